@@ -1,0 +1,1 @@
+"""llmforge's Databricks backend: the same calls against a Databricks workspace."""

@@ -1,0 +1,1 @@
+"""llmforge's local backend: everything offline on one machine."""

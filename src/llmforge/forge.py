@@ -1,0 +1,118 @@
+"""The project handle returned by :func:`llmforge.connect`."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from llmforge import config as cfg
+from llmforge.components import SLOTS, Component
+from llmforge.errors import ConfigError
+from llmforge.registry import Registry, installed
+
+
+class Forge:
+    """Components per slot, the catalog and the core services of one project home."""
+
+    def __init__(self, config: cfg.ProjectConfig, root: Path, registry: Registry,
+                 user: str | None = None) -> None:
+        self.config = config
+        self.root = root
+        self.registry = registry
+        self.home = (root / config.home).resolve()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.user = user or config.identity.default_user
+        self._components: dict[str, Component] = {}
+        for slot in SLOTS:  # fail at connect time, not at first use, on a bad name
+            if slot != "guardrail":
+                registry.get(slot, config.slot(slot).name)
+        for g in config.guardrails:
+            registry.get("guardrail", g)
+
+    @classmethod
+    def open(cls, backend: str | None = None, home: str | None = None, config: Any = None,
+             user: str | None = None, **slots: Any) -> Forge:
+        if isinstance(config, cfg.ProjectConfig):
+            conf, root = config, Path.cwd()
+        elif isinstance(config, dict):
+            conf, root = cfg.validate(config, "config"), Path.cwd()
+        else:
+            conf, root = cfg.load(config)
+        backend = backend or os.environ.get("LLMFORGE_BACKEND") or None
+        updates: dict[str, Any] = {}
+        if backend:
+            updates["backend"] = backend
+        if home:
+            updates["home"] = str(Path(home).resolve())
+        if slots:
+            bad = sorted(set(slots) - set(SLOTS))
+            if bad:
+                raise ConfigError(f"unknown slot(s) {bad} in connect(); allowed: {sorted(SLOTS)}")
+            comps = dict(conf.components)
+            comps.update({k: v for k, v in slots.items() if k != "guardrail"})
+            updates["components"] = comps
+        if updates:
+            conf = cfg.validate({**conf.model_dump(), **updates})
+        return cls(conf, root, installed(), user=user)
+
+    def component(self, slot: str, name: str | None = None) -> Component:
+        """The component filling ``slot`` (built once, with its configured options)."""
+        sc = self.config.slot(slot)
+        name = name or sc.name
+        key = f"{slot}:{name}"
+        if key not in self._components:
+            klass = self.registry.get(slot, name)
+            opts = klass.make_options(sc.options if sc.name == name else {})
+            self._components[key] = klass(self, opts)
+        return self._components[key]
+
+    @property
+    def data(self) -> Any:
+        return self.component("data_source")
+
+    def table(self, full_name: str, user: str | None = None) -> Any:
+        """A governed table handle acting for ``user`` (default: the project's user)."""
+        return self.data.table(full_name, user=user or self.user)
+
+    @property
+    def vector_search(self) -> Any:
+        return self.component("index")
+
+    @property
+    def generator(self) -> Any:
+        return self.component("generator")
+
+    @property
+    def trainer(self) -> Any:
+        return self.component("trainer")
+
+    @property
+    def guardrails(self) -> list[Any]:
+        return [self.component("guardrail", g) for g in self.config.guardrails]
+
+    @cached_property
+    def catalog(self) -> Any:
+        """The embedded catalog: principals, grants, row filters, masks, lineage."""
+        from llmforge.catalog import Catalog
+
+        cat = Catalog(self.home / "catalog.db")
+        directory = self.config.identity.directory
+        if directory:
+            cat.load_directory(self.root / directory)
+        return cat
+
+    def finetune(self, config: Any, **overrides: Any) -> Any:
+        """Run a fine-tuning job from a ``mosaic-ft-config.yaml`` path or dict."""
+        return self.trainer.finetune(config, **overrides)
+
+    @cached_property
+    def rag(self) -> Any:
+        from llmforge.rag import RAG
+
+        return RAG(self)
+
+    def __repr__(self) -> str:
+        slots = {s: self.config.slot(s).name for s in SLOTS if s != "guardrail"}
+        return f"Forge(home={str(self.home)!r}, {slots}, guardrails={self.config.guardrails})"
