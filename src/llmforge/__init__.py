@@ -26,11 +26,21 @@ if TYPE_CHECKING:
 
 
 def connect(backend: str | None = None, *, home: str | None = None, config: Any = None,
-            user: str | None = None, **slots: Any) -> Forge:
-    """Open a project. ``slots`` override one slot each, e.g. ``index="databricks"``."""
+            user: str | None = None, guardrails: list | None = None, **slots: Any) -> Forge:
+    """Open a project.
+
+    :param backend: backend for every slot (default: ``LLMFORGE_BACKEND``, the config, ``local``)
+    :param home: project home folder (tables, catalog, MLflow store, indexes, models)
+    :param config: path to ``llmforge.yaml``, a dict, or a ``ProjectConfig``
+    :param user: principal the handle acts for (row filters, grants, quotas)
+    :param guardrails: guardrail names (or ``{name, options}``) replacing the configured list
+    :param slots: per-slot overrides, e.g. ``index="databricks"`` or
+        ``generator={"name": "local", "options": {"model": "tiny-random-llama"}}``
+    """
     from llmforge.forge import Forge
 
-    return Forge.open(backend=backend, home=home, config=config, user=user, **slots)
+    return Forge.open(backend=backend, home=home, config=config, user=user,
+                      guardrails=guardrails, **slots)
 
 
 def available() -> dict[str, list[str]]:

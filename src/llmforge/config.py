@@ -55,7 +55,8 @@ class ProjectConfig(BaseModel):
     #: project home: tables, catalog, MLflow store, indexes, models (relative to the file)
     home: str = ".llmforge"
     components: dict[str, str | SlotConfig] = Field(default_factory=dict)
-    guardrails: list[str] = Field(default_factory=lambda: ["faithfulness", "prompt_injection"])
+    #: guardrail names, or ``{name, options}`` blocks, applied in order
+    guardrails: list[str | SlotConfig] = Field(default_factory=lambda: ["faithfulness", "prompt_injection"])
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
     rag: RagConfig = Field(default_factory=RagConfig)
     #: tokens per department per day; a department not listed is unlimited
@@ -66,10 +67,14 @@ class ProjectConfig(BaseModel):
     def _known_slots(cls, v: dict[str, Any]) -> dict[str, Any]:
         from llmforge.components import SLOTS
 
-        bad = sorted(set(v) - set(SLOTS) - {"guardrail"})
+        allowed = sorted(set(SLOTS) - {"guardrail"})
+        bad = sorted(set(v) - set(allowed))
         if bad:
-            raise ValueError(f"unknown slot(s) {bad}; allowed: {sorted(SLOTS)}")
+            raise ValueError(f"unknown slot(s) {bad}; allowed: {allowed} (guardrails have their own list)")
         return v
+
+    def guardrail_configs(self) -> list[SlotConfig]:
+        return [SlotConfig(name=g) if isinstance(g, str) else g for g in self.guardrails]
 
     def slot(self, slot: str) -> SlotConfig:
         raw = self.components.get(slot)

