@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from llmforge.cli import Context, cli, echo_json, pass_ctx
+
+
+def _filters(raw: str | None) -> object:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--filters") from None
 
 
 @cli.command()
@@ -29,8 +40,10 @@ def quickstart(qs_home: str, model: str | None, max_steps: int | None, fresh: bo
 def train(ctx: Context, config: str, model: str | None, max_steps: int | None) -> None:
     """Fine-tune from a mosaic-ft-config.yaml; registers a new model version."""
     overrides = {k: v for k, v in {"model": model, "max_steps": max_steps}.items() if v is not None}
-    result = ctx.forge().finetune(config, **overrides)
-    echo_json(getattr(result, "summary", lambda: result)())
+    r = ctx.forge().finetune(config, **overrides)
+    echo_json({"run_id": r.run_id, "model_uri": r.model_uri, "registered_model": r.registered_model,
+               "model_version": r.model_version, "training_table": r.training_table,
+               "training_table_version": r.training_table_version, "metrics": r.metrics})
 
 
 @cli.command()
@@ -60,12 +73,17 @@ def ingest(ctx: Context, path: str, table: str, department: str | None, on_error
 @click.argument("question")
 @click.option("--index", default=None, help="Index name (default: rag.index from the config).")
 @click.option("--num-results", type=click.IntRange(1, 100), default=None)
+@click.option("--filters", default=None, help='Extra filters as JSON, e.g. \'{"department": ["engineering"]}\' '
+              "(they can only narrow what your identity allows).")
+@click.option("--query-type", type=click.Choice(["ANN", "HYBRID"]), default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole answer with citations as JSON.")
 @pass_ctx
-def ask(ctx: Context, question: str, index: str | None, num_results: int | None, as_json: bool) -> None:
+def ask(ctx: Context, question: str, index: str | None, num_results: int | None, filters: str | None,
+        query_type: str | None, as_json: bool) -> None:
     """Answer a question with retrieval, as --user, with citations."""
     forge = ctx.forge()
-    answer = forge.rag.ask(question, user=forge.user, index=index, num_results=num_results)
+    answer = forge.rag.ask(question, user=forge.user, index=index, num_results=num_results,
+                           filters=_filters(filters), query_type=query_type)
     if as_json:
         echo_json(answer.to_dict())
         return
@@ -85,8 +103,23 @@ def index() -> None:
 def index_sync(ctx: Context, name: str) -> None:
     """Apply the source table's changes since the last sync to a delta-sync index."""
     idx = ctx.forge().vector_search.get_index(index_name=name)
-    idx.sync()
-    echo_json(idx.describe())
+    echo_json({"sync": idx.sync(), "index": idx.describe()})
+
+
+@index.command("query")
+@click.argument("name")
+@click.argument("text")
+@click.option("--num-results", type=click.IntRange(1, 1000), default=5, show_default=True)
+@click.option("--query-type", type=click.Choice(["ANN", "HYBRID", "FULL_TEXT"]), default="ANN", show_default=True)
+@click.option("--filters", default=None, help="Filters as JSON (Databricks dict syntax).")
+@pass_ctx
+def index_query(ctx: Context, name: str, text: str, num_results: int, query_type: str,
+                filters: str | None) -> None:
+    """similarity_search on an index as --user; prints the Databricks response shape."""
+    forge = ctx.forge()
+    idx = forge.vector_search.get_index(index_name=name)
+    echo_json(idx.similarity_search(query_text=text, num_results=num_results, query_type=query_type,
+                                    filters=_filters(filters), user=forge.user))
 
 
 @cli.group()
@@ -98,13 +131,30 @@ def models() -> None:
 @click.argument("name")
 @click.argument("version", type=int)
 @click.option("--alias", default="champion", show_default=True)
+@click.option("--gate", "gates", multiple=True, metavar="KEY=VALUE",
+              help="Gate on eval metrics, e.g. min_rougeL=0.2 or max_perplexity=40 (default: the run's own).")
 @pass_ctx
-def models_promote(ctx: Context, name: str, version: int, alias: str) -> None:
+def models_promote(ctx: Context, name: str, version: int, alias: str, gates: tuple[str, ...]) -> None:
     """Set an alias on a model version after checking its evaluation gate."""
-    from llmforge.tracking import Tracker
+    gate = None
+    if gates:
+        gate = {}
+        for g in gates:
+            key, sep, value = g.partition("=")
+            try:
+                gate[key.strip()] = float(value)
+            except ValueError:
+                raise click.BadParameter(f"{g!r} is not KEY=NUMBER", param_hint="--gate") from None
+    out = ctx.forge().models.promote(name, version, alias=alias, gate=gate)
+    click.echo(f"models:/{name}@{alias} -> version {version} (was {out['previous'] or 'unset'})")
 
-    Tracker(ctx.forge()).promote(name, version, alias=alias)
-    click.echo(f"models:/{name}@{alias} -> version {version}")
+
+@models.command("versions")
+@click.argument("name")
+@pass_ctx
+def models_versions(ctx: Context, name: str) -> None:
+    """List the registered versions of a model with their aliases and metrics."""
+    echo_json(ctx.forge().models.versions(name))
 
 
 @cli.command()
@@ -139,10 +189,39 @@ def serve(ctx: Context, host: str, port: int, trust_user_header: bool) -> None:
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True)
+@click.option("--tokens", default=None,
+              help="Token→principal map: a YAML file or 'tok=alice,tok2=bob' "
+                   "(default: LLMFORGE_EMULATOR_TOKENS, else one random token for --user).")
 @pass_ctx
-def emulator(ctx: Context, host: str, port: int) -> None:
-    """Serve the Databricks REST subset (Vector Search, Serving, Unity Catalog) on loopback."""
+def emulator(ctx: Context, host: str, port: int, tokens: str | None) -> None:
+    """Serve the Databricks REST subset (Vector Search, Serving, Unity Catalog) on loopback.
+
+    Point DATABRICKS_HOST/DATABRICKS_TOKEN at it and unmodified databricks-vectorsearch,
+    mlflow.deployments and databricks-sdk code runs offline against the local backend.
+    """
     from llmforge.emulator import serve_emulator
 
-    serve_emulator(ctx.forge(), host=host, port=port)
+    serve_emulator(ctx.forge(), host=host, port=port, tokens=tokens)
+
+
+@cli.group()
+def token() -> None:
+    """API tokens for `llmforge serve`."""
+
+
+@token.command("create")
+@click.argument("principal")
+@pass_ctx
+def token_create(ctx: Context, principal: str) -> None:
+    """Create a bearer token for PRINCIPAL (printed once; only its hash is stored)."""
+    from llmforge.server import create_token
+
+    click.echo(create_token(ctx.forge(), principal))
+
+
+@cli.command()
+@pass_ctx
+def quotas(ctx: Context) -> None:
+    """Token usage and limits per department for today."""
+    echo_json(ctx.forge().quotas.usage())

@@ -112,6 +112,20 @@ class Forge:
         return self.trainer.finetune(config, **overrides)
 
     @cached_property
+    def models(self) -> Any:
+        """MLflow tracking and model registry of this home (versions, ``promote``, ``resolve``)."""
+        from llmforge.tracking import Tracker
+
+        return Tracker(self.home, self.catalog)
+
+    @cached_property
+    def quotas(self) -> Any:
+        """The token quota ledger (limits per department from ``quotas:`` in the config)."""
+        from llmforge.quotas import ledger_for
+
+        return ledger_for(self)
+
+    @cached_property
     def rag(self) -> Any:
         from llmforge.rag import RAG
 

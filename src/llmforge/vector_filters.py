@@ -21,7 +21,7 @@ import json
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from llmforge.errors import DataError
 
@@ -51,8 +51,8 @@ class Or:
     parts: tuple[Filter, ...]
 
 
-Filter = Union[Cmp, And, Or]
-FilterSpec = Union[dict, list, str, Cmp, And, Or, None]
+Filter = Cmp | And | Or
+FilterSpec = dict | list | str | Cmp | And | Or | None
 
 
 def columns_of(node: Filter) -> set[str]:
@@ -170,8 +170,8 @@ def and_filters(a: FilterSpec, b: FilterSpec) -> FilterSpec:
 
 # --- filter_string (SQL-ish) ------------------------------------------------------------
 
-_TOKEN = re.compile(r"""\s*(?:(?P<num>-?\d+(?:\.\d+)?)|(?P<str>'(?:[^']|'')*')|(?P<op><=|>=|!=|<>|=|<|>|\(|\)|,)
-                        |(?P<word>[A-Za-z_][A-Za-z0-9_.]*))""", re.X)
+_TOKEN = re.compile(r"""\s*(?:(?P<num>-?\d+(?:\.\d+)?)|(?P<str>'(?:[^']|'')*')
+                        |(?P<op><=|>=|!=|<>|=|<|>|\(|\)|,)|(?P<word>[A-Za-z_][A-Za-z0-9_.]*))""", re.X)
 _KEYWORDS = {"AND", "OR", "NOT", "IN", "LIKE", "TRUE", "FALSE"}
 
 
@@ -183,7 +183,8 @@ def _lex(text: str) -> list[tuple[str, Any]]:
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
             raise FilterError(f"cannot parse filter string at {text[pos:]!r}; supported: col = 'v', "
-                              f"col IN ('a','b'), col NOT IN (...), col != v, <, <=, >, >=, LIKE, AND, OR, ()")
+                              f"col IN ('a','b'), col NOT IN (...), col != v, <, <=, >, >=, LIKE, "
+                              f"AND, OR, ()")
         pos = m.end()
         if m["num"] is not None:
             out.append(("val", float(m["num"]) if "." in m["num"] else int(m["num"])))
@@ -292,7 +293,8 @@ def _cmp_mask(node: Cmp, table: Any) -> Any:
         try:
             return pa.scalar(v).cast(typ)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-            raise FilterError(f"filter value {v!r} does not fit column '{node.column}' of type {typ}") from None
+            raise FilterError(f"filter value {v!r} does not fit column '{node.column}' "
+                              f"of type {typ}") from None
 
     if node.op in ("IN", "NOTIN"):
         values = pa.array([cast(v).as_py() for v in node.value], type=typ)

@@ -109,8 +109,8 @@ def check(store: Store, who: Principal, privilege: str, full_name: str) -> None:
     why = "" if (need, on) == (priv, full_name) else f" (needed for {priv} on {full_name})"
     raise PermissionDeniedError(
         f"principal '{who.name}' lacks {need} on {kind} '{on}'{why}. Ask its owner '{owner}' to run "
-        f"`GRANT {sql_priv} ON {kind.upper()} {on} TO `{who.name}`` — in Python: "
-        f"forge.catalog.grant('{need}', '{on}', '{who.name}') — or to grant it to one of your groups."
+        f"GRANT {sql_priv} ON {kind.upper()} {on} TO `{who.name}` (in Python: "
+        f"forge.catalog.grant('{need}', '{on}', '{who.name}')), or to grant it to one of your groups."
     )
 
 

@@ -9,6 +9,7 @@ the lock instead of failing at once.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -60,6 +61,8 @@ class Store:
 
     def _connect(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
+        if con is not None and self._local.pid != os.getpid():
+            con = None  # inherited through fork: an SQLite connection must not cross processes
         if con is None:
             # isolation_level=None: we issue BEGIN ourselves, so the lock mode is ours to choose
             con = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
@@ -67,7 +70,7 @@ class Store:
             con.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
             con.execute("PRAGMA journal_mode = WAL")
             con.execute("PRAGMA foreign_keys = ON")
-            self._local.con = con
+            self._local.con, self._local.pid = con, os.getpid()
         return con
 
     @contextmanager

@@ -18,8 +18,24 @@ _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
 # is at most five words, so prose that happens to contain a colon is not taken for a fact.
 _KEY_VALUE = re.compile(r"^([A-Z][A-Za-z0-9/&'()-]*(?: [A-Za-z0-9/&'()-]+){0,4})\s*:\s+(\S.*)$")
 #: keys that introduce prose or advice rather than an attribute of the subject
-_NOT_FACT_KEYS = frozenset({"note", "example", "warning", "tip", "important", "see also", "q", "a",
-                            "question", "answer", "summary", "caution", "why", "how"})
+_NOT_FACT_KEYS = frozenset(
+    {
+        "note",
+        "example",
+        "warning",
+        "tip",
+        "important",
+        "see also",
+        "q",
+        "a",
+        "question",
+        "answer",
+        "summary",
+        "caution",
+        "why",
+        "how",
+    }
+)
 MAX_VALUE_CHARS = 120
 
 
@@ -34,29 +50,9 @@ class Section:
 
 def clean_inline(text: str) -> str:
     """Drop emphasis, code ticks and link targets: ``[**Helix**](x)`` → ``Helix``."""
+    if not any(c in text for c in "*_`["):  # most lines: skip the regexes
+        return " ".join(text.split())
     return " ".join(_EMPHASIS.sub("", _LINK.sub(r"\1", text)).split())
-
-
-def split_front_matter(text: str) -> tuple[dict, str]:
-    """``---``-fenced YAML-ish front matter as flat ``key: value`` strings, and the body.
-
-    Only flat scalars are read (that is all document metadata needs) so this stays free of
-    a YAML dependency; loaders that want full YAML parse the block themselves.
-    """
-    if not text.startswith("---"):
-        return {}, text
-    lines = text.split("\n")
-    if lines[0].strip() != "---":
-        return {}, text
-    for end in range(1, len(lines)):
-        if lines[end].strip() in ("---", "..."):
-            meta = {}
-            for line in lines[1:end]:
-                key, sep, value = line.partition(":")
-                if sep and key.strip() and not key.startswith((" ", "\t", "#")):
-                    meta[key.strip()] = value.strip().strip("'\"")
-            return meta, "\n".join(lines[end + 1:])
-    return {}, text
 
 
 def parse_sections(content: str) -> list[Section]:
@@ -77,6 +73,8 @@ def parse_sections(content: str) -> list[Section]:
 
 def key_value(line: str) -> tuple[str, str] | None:
     """``(key, value)`` when the line states one attribute, else ``None``."""
+    if ":" not in line:
+        return None
     text = clean_inline(_BULLET.sub("", line))
     if text.startswith("|"):
         return None
@@ -105,15 +103,24 @@ def tables(lines: list[str]) -> list[tuple[list[str], list[list[str]]]]:
     return found
 
 
-def prose(lines: list[str]) -> str:
-    """The section's readable text: bullets become sentences, key–value lines become
-    ``Key: value.``, tables and blank lines are dropped."""
-    parts = []
+def prose(lines: list[str], *, with_facts: bool = True) -> str:
+    """The section's readable text. Wrapped lines are joined into their paragraph, each
+    bullet is its own sentence, ``Key: value`` lines become ``Key: value.`` (or are left
+    out with ``with_facts=False``), tables are dropped."""
+    items: list[str] = []
+    open_item = False
     for line in lines:
-        if not line.strip() or line.strip().startswith("|"):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("|"):
+            open_item = False
             continue
-        text = clean_inline(_BULLET.sub("", line))
-        if text and text[-1] not in ".!?:":
-            text += "."
-        parts.append(text)
-    return " ".join(parts)
+        if key_value(line):
+            if with_facts:
+                items.append(clean_inline(_BULLET.sub("", line)))
+            open_item = False
+        elif open_item and not _BULLET.match(line):
+            items[-1] += " " + clean_inline(stripped)
+        else:
+            items.append(clean_inline(_BULLET.sub("", line)))
+            open_item = True
+    return " ".join(t if t[-1] in ".!?" else t + "." for t in items if t)

@@ -1,13 +1,16 @@
 """Model-written pairs: ask the configured generator for question/answer pairs per passage.
 
 The model sees one passage (a section, or a slice of a long one) and is asked for up to
-``pairs_per_passage`` lines of the form ``Q: ...`` / ``A: ...``; a JSON list of
+``pairs_per_passage`` lines of the form ``Q: ...`` / ``A: ...``, after one worked example
+turn (:data:`EXAMPLE`): without it SmolLM2-135M answers in prose, with it it keeps the
+format. A JSON list of
 ``{"question", "answer"}`` objects is accepted too. Its output is checked, not trusted:
 
 - a question must end with ``?`` and be at most 300 characters; an answer must be
   non-empty and at most 600 characters;
 - the answer must be grounded: at least ``min_support`` of its content words occur in the
-  passage (numbers must occur exactly), which drops invented facts;
+  passage (numbers must occur exactly), which drops invented facts; the question must share
+  a content word with the passage, which drops questions parroted from the example;
 - duplicates (same question, case-insensitive) within a document are dropped.
 
 Conversations are sent in document order, ``batch_size`` at a time, with the generator's
@@ -31,6 +34,13 @@ SYSTEM_PROMPT = (
     "You write training data. From the passage, write up to {n} question/answer pairs that "
     "can be answered from the passage alone. Use exactly this format, one pair per two lines:\n"
     "Q: <question>?\nA: <short answer copied from the passage>"
+)
+#: a one-shot (passage, answer) exchange sent before every passage
+EXAMPLE = (
+    "Passage:\nTravel policy\n\nBook all travel through Orbit Travel. The hotel limit is $250 per "
+    "night. Priya Patel owns the policy.",
+    "Q: Which tool is used to book travel?\nA: Orbit Travel\nQ: What is the hotel limit?\n"
+    "A: $250 per night\nQ: Who owns the travel policy?\nA: Priya Patel",
 )
 _QA = re.compile(r"^\s*Q\s*[:.]\s*(.+?)\s*\n\s*A\s*[:.]\s*(.+?)\s*$", re.MULTILINE)
 
@@ -67,7 +77,7 @@ def passages(content: str, limit: int) -> list[str]:
         while text:
             cut = text if len(text) <= limit else text[: text.rfind(". ", 0, limit) + 1 or limit]
             out.append(f"{s.heading}\n\n{cut.strip()}" if s.heading else cut.strip())
-            text = text[len(cut):].strip()
+            text = text[len(cut) :].strip()
     return out
 
 
@@ -80,16 +90,21 @@ def parse_pairs(text: str) -> list[tuple[str, str]]:
         except ValueError:
             items = None
         if isinstance(items, list):
-            return [(str(i.get("question", "")).strip(), str(i.get("answer", "")).strip())
-                    for i in items if isinstance(i, dict)]
+            return [
+                (str(i.get("question", "")).strip(), str(i.get("answer", "")).strip())
+                for i in items
+                if isinstance(i, dict)
+            ]
     return [(q, a) for q, a in _QA.findall(text)]
 
 
-def grounded(answer: str, passage: str, min_support: float) -> bool:
+def grounded(question: str, answer: str, passage: str, min_support: float) -> bool:
+    """The answer is supported by the passage and the question is about it (shares a content
+    word with it, which also drops questions copied from :data:`EXAMPLE`)."""
     words = content_words(answer)
-    if not words:
-        return False
     have = set(content_words(passage))
+    if not words or not any(w in have for w in content_words(question)):
+        return False
     if any(w[0].isdigit() and w not in have for w in words):
         return False
     return sum(w in have for w in words) / len(words) >= min_support
@@ -101,8 +116,7 @@ class ModelPairGenerator:
 
     def __init__(self, generator: Any, options: ModelPairOptions | None = None, **kw: Any) -> None:
         if not callable(getattr(generator, "chat_batch", None)):
-            raise ConfigError("ModelPairGenerator needs a generator with chat_batch(); "
-                              "pass forge.generator")
+            raise ConfigError("ModelPairGenerator needs a generator with chat_batch(); pass forge.generator")
         self.generator = generator
         self.options = options or ModelPairOptions(**kw)
 
@@ -112,26 +126,48 @@ class ModelPairGenerator:
     def generate_many(self, documents: Sequence[tuple[str, str | None]]) -> list[list[dict]]:
         """Pairs per document, in input order."""
         o = self.options
-        jobs = [(d, p) for d, (content, _) in enumerate(documents)
-                for p in passages(content or "", o.passage_chars)]
-        system = {"role": "system", "content": SYSTEM_PROMPT.format(n=o.pairs_per_passage)}
+        jobs = [
+            (d, p)
+            for d, (content, _) in enumerate(documents)
+            for p in passages(content or "", o.passage_chars)
+        ]
+        shot = [
+            {"role": "system", "content": SYSTEM_PROMPT.format(n=o.pairs_per_passage)},
+            {"role": "user", "content": EXAMPLE[0]},
+            {"role": "assistant", "content": EXAMPLE[1]},
+        ]
         outputs: list[str] = []
         for start in range(0, len(jobs), o.batch_size):
-            convs = [[system, {"role": "user", "content": f"Passage:\n{p}"}]
-                     for _, p in jobs[start:start + o.batch_size]]
+            convs = [
+                [*shot, {"role": "user", "content": f"Passage:\n{p}"}]
+                for _, p in jobs[start : start + o.batch_size]
+            ]
             outputs += [c.text for c in self.generator.chat_batch(convs, max_tokens=o.max_tokens)]
         result: list[list[dict]] = [[] for _ in documents]
         seen: list[set[str]] = [set() for _ in documents]
         for (d, passage), text in zip(jobs, outputs, strict=True):
             for question, answer in parse_pairs(text)[: o.pairs_per_passage]:
-                if (not question.endswith("?") or len(question) > 300 or not answer
-                        or len(answer) > 600 or question.lower() in seen[d]
-                        or not grounded(answer, passage, o.min_support)):
+                if (
+                    not question.endswith("?")
+                    or len(question) > 300
+                    or not answer
+                    or len(answer) > 600
+                    or question.lower() in seen[d]
+                    or not grounded(question, answer, passage, o.min_support)
+                ):
                     continue
                 seen[d].add(question.lower())
-                result[d].append({"prompt": question, "response": answer, "kind": "model",
-                                  "messages": [{"role": "user", "content": question},
-                                               {"role": "assistant", "content": answer}]})
+                result[d].append(
+                    {
+                        "prompt": question,
+                        "response": answer,
+                        "kind": "model",
+                        "messages": [
+                            {"role": "user", "content": question},
+                            {"role": "assistant", "content": answer},
+                        ],
+                    }
+                )
         if o.rule_kinds:
             for d, (content, title) in enumerate(documents):
                 result[d] += create_training_pair(content or "", title, kinds=o.rule_kinds)

@@ -34,8 +34,24 @@ SUMMARY_CHARS = 400
 RAW_CHUNK_CHARS = 2000
 #: a 500-row table would otherwise dominate the training set
 MAX_TABLE_ROWS = 50
-_PERSON_WORDS = frozenset({"owner", "lead", "manager", "contact", "approver", "sponsor", "author",
-                           "head", "director", "executive", "champion", "reviewer", "engineer", "officer"})
+_PERSON_WORDS = frozenset(
+    {
+        "owner",
+        "lead",
+        "manager",
+        "contact",
+        "approver",
+        "sponsor",
+        "author",
+        "head",
+        "director",
+        "executive",
+        "champion",
+        "reviewer",
+        "engineer",
+        "officer",
+    }
+)
 _ACRONYM = r"[A-Z][A-Za-z0-9&]*[A-Z0-9][A-Za-z0-9&]*"
 _ACR_THEN_EXPANSION = re.compile(rf"\b({_ACRONYM})\s+\(([A-Za-z][A-Za-z -]+?)\)")
 _EXPANSION_THEN_ACR = re.compile(rf"((?:[A-Za-z][\w-]*\s+){{1,10}})\(({_ACRONYM})\)")
@@ -44,8 +60,9 @@ _ACR_ONLY = re.compile(rf"^{_ACRONYM}$")
 _LINKING_WORDS = frozenset({"of", "and", "for", "the", "to", "in", "on", "a", "an", "&"})
 
 
-def create_training_pair(content: str, title: str | None = None, *,
-                         kinds: Sequence[str] = KINDS) -> list[dict]:
+def create_training_pair(
+    content: str, title: str | None = None, *, kinds: Sequence[str] = KINDS
+) -> list[dict]:
     """Instruction/response pairs from one document's text (Markdown or plain).
 
     Each pair is ``{"prompt", "response", "messages", "kind"}`` where ``messages`` is the
@@ -64,16 +81,26 @@ def create_training_pair(content: str, title: str | None = None, *,
         if kind not in kinds:
             continue
         if kind == "raw":
-            pairs += [{"prompt": "", "response": chunk, "messages": [], "kind": "raw"}
-                      for chunk in _raw_chunks(content)]
+            pairs += [
+                {"prompt": "", "response": chunk, "messages": [], "kind": "raw"}
+                for chunk in _raw_chunks(content)
+            ]
             continue
         for prompt, response in makers[kind](sections, subject):
             if prompt.lower() in seen or not response:
                 continue
             seen.add(prompt.lower())
-            pairs.append({"prompt": prompt, "response": response, "kind": kind,
-                          "messages": [{"role": "user", "content": prompt},
-                                       {"role": "assistant", "content": response}]})
+            pairs.append(
+                {
+                    "prompt": prompt,
+                    "response": response,
+                    "kind": kind,
+                    "messages": [
+                        {"role": "user", "content": prompt},
+                        {"role": "assistant", "content": response},
+                    ],
+                }
+            )
     return pairs
 
 
@@ -97,9 +124,12 @@ def _facts(sections: list[Section], subject: str) -> Iterable[tuple[str, str]]:
         for header, rows in tables(s.lines):
             for row in rows[:MAX_TABLE_ROWS]:
                 for col, cell in zip(header[1:], row[1:], strict=True):
+                    col = _topic(col) if col else col
                     if cell and col and row[0]:
-                        yield (f"What is the {col} for {row[0]} in {subject}?",
-                               f"The {col} for {row[0]} in {subject} is {cell}.")
+                        yield (
+                            f"What is the {col} for {row[0]} in {subject}?",
+                            f"The {col} for {row[0]} in {subject} is {cell}.",
+                        )
 
 
 def _initials_spell(acronym: str, expansion: str) -> bool:
@@ -135,6 +165,8 @@ def _expansion_before(words_text: str, acronym: str) -> str | None:
 def _acronyms(sections: list[Section], subject: str) -> Iterable[tuple[str, str]]:
     for s in sections:
         for line in s.lines:
+            if "(" not in line and ":" not in line and " for " not in line and " means " not in line:
+                continue
             text = clean_inline(line)
             found = []
             kv = key_value(line)
@@ -172,13 +204,13 @@ def _topic(heading: str) -> str:
 def _headings(sections: list[Section], subject: str) -> Iterable[tuple[str, str]]:
     for s in sections:
         if s.level >= 2:
-            body = _lead(prose(s.lines))
+            body = _lead(prose(s.lines, with_facts=False) or prose(s.lines))
             if body:
                 yield f"What does the {subject} document say about {_topic(s.heading)}?", body
 
 
 def _summary(sections: list[Section], subject: str) -> Iterable[tuple[str, str]]:
-    leads = [sentences(p)[0] for p in (prose(s.lines) for s in sections) if p]
+    leads = [sentences(p)[0] for p in (prose(s.lines, with_facts=False) for s in sections) if p]
     summary = _lead(" ".join(leads), 2 * SUMMARY_CHARS)
     if len(leads) >= 2 and summary:
         yield f"Summarize {subject}.", summary

@@ -1,23 +1,9 @@
-"""Databricks components (filled in by the databricks backend work)."""
+"""The databricks backend's components, one module each (all light: the Databricks clients
+and MLflow load inside the calls that use them)."""
 
-from llmforge.components import DataSource, Generator, Trainer, VectorSearch
+from llmforge_databricks.data import DatabricksDataSource
+from llmforge_databricks.generator import DatabricksGenerator
+from llmforge_databricks.trainer import DatabricksTrainer
+from llmforge_databricks.vector_search import DatabricksVectorSearch
 
-
-class DatabricksDataSource(DataSource):
-    name = "databricks"
-    description = "Unity Catalog tables through the SQL Statement Execution API"
-
-
-class DatabricksTrainer(Trainer):
-    name = "databricks"
-    description = "Mosaic AI Model Training (fm.create signature)"
-
-
-class DatabricksVectorSearch(VectorSearch):
-    name = "databricks"
-    description = "Databricks Vector Search via databricks-vectorsearch"
-
-
-class DatabricksGenerator(Generator):
-    name = "databricks"
-    description = "Model Serving endpoint via mlflow.deployments"
+__all__ = ["DatabricksDataSource", "DatabricksGenerator", "DatabricksTrainer", "DatabricksVectorSearch"]

@@ -93,10 +93,18 @@ def load_causal_lm(spec: str | os.PathLike | None, home: str | os.PathLike,
                    device: str | None = None) -> tuple[Any, Any]:
     """``(model, tokenizer)`` for ``spec``, optionally with a peft adapter folder applied.
 
+    ``spec`` may also be a registered model URI (``models:/name@champion`` or
+    ``models:/name/3``): its base model is loaded and its adapter applied.
     ``dtype`` None picks bf16 where the hardware runs it natively (AMX / CUDA), else fp32.
     """
     from transformers import AutoModelForCausalLM
 
+    if spec is not None and str(spec).startswith("models:/"):
+        from llmforge.tracking import Tracker
+
+        resolved = Tracker(home).resolve(str(spec))
+        spec = resolved.base_model or resolved.path
+        adapter = resolved.adapter if adapter is None else adapter
     folder = resolve_model(spec, home)
     device = device or default_device()
     dtype = dtype or best_dtype(device)
@@ -184,6 +192,7 @@ def _staging(target: Path):
     """Write into a temp folder beside ``target`` and rename it into place only when done."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the cache is meant to be readable
     try:
         yield tmp
         if target.exists():  # an incomplete leftover from a crash
@@ -244,9 +253,10 @@ def _convert_smollm2(out: Path) -> None:
     model = AutoModelForCausalLM.from_pretrained(src, gguf_file=GGUF_FILE)
     # The weights are de-quantised now; keeping the gguf quantization config would make
     # from_pretrained look for the GGUF file again instead of reading the safetensors.
-    model.config.quantization_config = None
-    if hasattr(model.config, "_pre_quantization_dtype"):
-        del model.config._pre_quantization_dtype
+    model.hf_quantizer = None
+    for attr in ("quantization_config", "_pre_quantization_dtype"):
+        if hasattr(model.config, attr):
+            delattr(model.config, attr)
     model.config.name_or_path = DEFAULT_MODEL
     model.save_pretrained(out, safe_serialization=True)
     tok.save_pretrained(out)

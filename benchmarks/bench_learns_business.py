@@ -1,0 +1,114 @@
+"""It learns the business: closed-book accuracy and held-out perplexity, before vs after.
+
+Corpus: the sample company in ``examples/enterprise``. Documents are split once (seeded):
+a few documents that no benchmark question is about are held out; instruction pairs
+(``llmforge.pairs``, deterministic rules) from the other documents train SmolLM2-135M with
+LoRA through llmforge's loop. Then, with no retrieval context:
+
+- closed-book accuracy on ``questions.jsonl`` (held-in facts: their documents were trained
+  on, but the questions are worded differently from the generated pairs), an answer counts
+  when it contains the gold answer or an alias (``llmforge.evaluation.contains_fact``);
+- perplexity on the raw text of the held-out documents (did it learn the company's
+  language without forgetting how to model text?).
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_learns_business.py [--epochs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "examples" / "enterprise"
+
+
+def load_corpus(n_heldout: int, seed: int):
+    from llmforge.loaders import load_documents
+
+    docs, _ = load_documents(CORPUS / "docs")
+    questions = [json.loads(line) for line in (CORPUS / "questions.jsonl").read_text().splitlines() if line]
+    asked = {q["document_id"] for q in questions}
+    free = sorted(set(docs.column("document_id").to_pylist()) - asked)
+    heldout = set(random.Random(seed).sample(free, min(n_heldout, len(free))))
+    ids = docs.column("document_id").to_pylist()
+    train_docs = docs.take([i for i, d in enumerate(ids) if d not in heldout])
+    held_docs = docs.take([i for i, d in enumerate(ids) if d in heldout])
+    return train_docs, held_docs, questions
+
+
+def closed_book(model, tok, questions, max_new_tokens: int) -> tuple[float, list[str]]:
+    from llmforge.evaluation import closed_book_accuracy, generate_answers
+
+    answers = generate_answers(model, tok, [q["question"] for q in questions], max_new_tokens, batch_size=16)
+    expected = [[q["answer"], *q.get("aliases", [])] for q in questions]
+    return closed_book_accuracy(answers, expected), answers
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default="smollm2-135m-instruct")
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--rank", type=int, default=32)
+    ap.add_argument("--batch", type=int, default=8, help="packed rows per optimizer step")
+    ap.add_argument("--max-len", type=int, default=512)
+    ap.add_argument("--kinds", default="fact,acronym", help="pair kinds to train on")
+    ap.add_argument("--heldout-docs", type=int, default=12)
+    ap.add_argument("--max-new-tokens", type=int, default=32)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    import torch
+
+    from llmforge.evaluation import perplexity
+    from llmforge.finetune_config import LoraOptions
+    from llmforge.pairs import pairs_table
+    from llmforge_local.models import bf16_supported, default_device, load_causal_lm
+    from llmforge_local.train import data as D
+    from llmforge_local.train.lora import prepare
+    from llmforge_local.train.loop import LoopOptions, train
+
+    device = args.device or default_device()
+    home = Path(tempfile.mkdtemp(prefix="bench-business-"))
+    train_docs, held_docs, questions = load_corpus(args.heldout_docs, args.seed)
+    pairs = pairs_table(train_docs, kinds=tuple(args.kinds.split(",")))
+    model, tok = load_causal_lm(args.model, home, dtype=torch.float32, device=device)
+    train_ex = D.build_examples(pairs, tok, "INSTRUCTION_FINETUNE", args.max_len)
+    held_text = D.build_examples(held_docs.select(["content"]), tok, "CONTINUED_PRETRAIN", args.max_len)
+    print(f"{train_docs.num_rows} training documents -> {pairs.num_rows} pairs "
+          f"({sum(len(e.input_ids) for e in train_ex)} tokens); {held_docs.num_rows} held-out "
+          f"documents; {len(questions)} closed-book questions; device {device}")
+
+    t0 = time.perf_counter()
+    acc_before, ans_before = closed_book(model, tok, questions, args.max_new_tokens)
+    ppl_before = perplexity(model, held_text, batch_size=4)
+    print(f"before: closed-book accuracy {acc_before:.1%}, held-out perplexity {ppl_before:.2f} "
+          f"({time.perf_counter() - t0:.0f} s)")
+
+    torch.manual_seed(args.seed)
+    model = prepare(model, "lora", LoraOptions(r=args.rank, alpha=2 * args.rank, dropout=0.05))
+    batches = D.make_batches(D.pack(train_ex, args.max_len), args.batch, tok.pad_token_id)
+    steps = args.epochs * len(batches)
+    opts = LoopOptions(learning_rate=args.lr, total_steps=steps, warmup_ratio=0.05, seed=args.seed,
+                       bf16=bf16_supported(device), progress=False)
+    res = train(model, batches, opts, device=device)
+    print(f"trained {steps} steps ({args.epochs} epochs) in {res.seconds:.0f} s, "
+          f"{res.tokens_per_second:.0f} tokens/s; loss {res.losses[0][1]:.3f} -> {res.losses[-1][1]:.3f}")
+
+    acc_after, ans_after = closed_book(model, tok, questions, args.max_new_tokens)
+    ppl_after = perplexity(model, held_text, batch_size=4)
+    print(f"after:  closed-book accuracy {acc_after:.1%}, held-out perplexity {ppl_after:.2f}")
+    print(f"\nclosed-book accuracy {acc_before:.1%} -> {acc_after:.1%}; "
+          f"held-out-document perplexity {ppl_before:.2f} -> {ppl_after:.2f}")
+    for q, a, b in list(zip(questions, ans_before, ans_after, strict=True))[:5]:
+        print(f"- {q['question']} (gold: {q['answer']})\n    before: {a[:90]!r}\n    after:  {b[:90]!r}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""Training throughput: llmforge's loop vs a plain Hugging Face ``Trainer``, same run.
+
+Same model (SmolLM2-135M-Instruct, LoRA r=16 on every linear layer), same examples (chat-
+formatted instruction pairs from the sample corpus, loss on the response only), one epoch,
+same effective batch (``--batch`` examples per optimizer step), same precision policy (bf16
+autocast where the CPU/GPU has it). The baseline is the usual recipe: ``Trainer`` with
+``DataCollatorForSeq2Seq`` padding each batch to its longest example. llmforge packs examples
+into rows (no padding; attention kept inside each example), computes the LM head only on
+response tokens, and keeps the frozen base weights in bf16 under bf16 autocast.
+
+Tokens/s counts real (non-padding) tokens. MFU = useful FLOPs / measured matmul peak, with
+useful FLOPs per token = 4 x non-embedding parameters (LoRA: forward + activation gradients;
+frozen weights need no weight gradients) + 4 x hidden x vocab per learned token (LM head);
+attention score FLOPs are left out, so MFU is slightly understated.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_train.py [--examples 128] [--batch 8]
+
+``--model`` takes any model spec or folder; ``--random-init`` builds its architecture with
+random weights from ``config.json`` alone (throughput does not depend on the weight values).
+``--device cuda`` runs both loops on the GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def matmul_peak(dtype, device: str, seconds: float = 3.0) -> float:
+    """Measured dense matmul FLOP/s on ``device`` for ``dtype``."""
+    import torch
+
+    n = 8192 if device.startswith("cuda") else 2048
+    a = torch.randn(n, n, dtype=dtype, device=device)
+    b = torch.randn(n, n, dtype=dtype, device=device)
+    for _ in range(3):
+        a @ b
+    _sync(device)
+    k, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        k += 1
+        _sync(device)
+    return 2 * n**3 * k / (time.perf_counter() - start)
+
+
+def _sync(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def examples(tok, n: int, max_len: int):
+    from llmforge.loaders import load_documents
+    from llmforge.pairs import pairs_table
+    from llmforge_local.train.data import build_examples
+
+    docs, _ = load_documents(ROOT / "examples" / "enterprise" / "docs")
+    pairs = pairs_table(docs, kinds=("fact", "heading", "summary"))
+    step = max(1, pairs.num_rows // n)  # spread over the corpus: mixed lengths
+    return build_examples(pairs.take(list(range(0, pairs.num_rows, step))[:n]), tok,
+                          "INSTRUCTION_FINETUNE", max_len)
+
+
+def fresh_model(folder, random_init: bool, device: str, frozen_dtype=None, seed: int = 0):
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from llmforge.finetune_config import LoraOptions
+    from llmforge_local.train.lora import prepare
+
+    torch.manual_seed(seed)
+    if random_init:
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(folder), dtype=torch.float32)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    lora = LoraOptions(r=16, alpha=32, dropout=0.0)
+    return prepare(model, "lora", lora, frozen_dtype=frozen_dtype).to(device)
+
+
+def run_llmforge(folder, exs, batch: int, bf16: bool, random_init: bool, device: str) -> tuple[float, int]:
+    from llmforge_local.train import data as D
+    from llmforge_local.train.loop import LoopOptions, train
+
+    mean = sum(len(e.input_ids) for e in exs) / len(exs)
+    width = max(max(len(e.input_ids) for e in exs), math.ceil(batch * mean * 1.05))
+    rows = D.pack(exs, width)  # one packed row ~ ``batch`` examples = one optimizer step
+    batches = D.make_batches(rows, 1, pad_id=0)  # one row per batch: never padded
+    import torch
+
+    # as the training job does: frozen base weights in bf16 when autocast runs in bf16
+    model = fresh_model(folder, random_init, device, torch.bfloat16 if bf16 else None)
+    opts = LoopOptions(learning_rate=2e-4, total_steps=len(batches), bf16=bf16, progress=False)
+    _sync(device)
+    start = time.perf_counter()
+    res = train(model, batches, opts, device=device)
+    _sync(device)
+    return time.perf_counter() - start, res.tokens
+
+
+def run_trainer(folder, tok, exs, batch: int, bf16: bool, random_init: bool,
+                device: str) -> tuple[float, int]:
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
+
+    model = fresh_model(folder, random_init, device)
+    data = [{"input_ids": e.input_ids, "labels": e.labels} for e in exs]
+    with tempfile.TemporaryDirectory() as out:
+        args = TrainingArguments(output_dir=out, per_device_train_batch_size=batch, num_train_epochs=1,
+                                 learning_rate=2e-4, bf16=bf16, save_strategy="no", report_to=[],
+                                 logging_strategy="no", disable_tqdm=True, dataloader_num_workers=0,
+                                 use_cpu=device == "cpu", seed=0, remove_unused_columns=False)
+        trainer = Trainer(model=model, args=args, train_dataset=data,
+                          data_collator=DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=-100))
+        _sync(device)
+        start = time.perf_counter()
+        trainer.train()
+        _sync(device)
+        seconds = time.perf_counter() - start
+    return seconds, sum(len(e.input_ids) for e in exs)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--examples", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=8, help="examples per optimizer step")
+    ap.add_argument("--max-len", type=int, default=512)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--model", default=None, help="model spec or folder (default SmolLM2-135M)")
+    ap.add_argument("--random-init", action="store_true", help="same architecture, random weights")
+    args = ap.parse_args()
+
+    import torch
+
+    from llmforge_local.models import DEFAULT_MODEL, bf16_supported, load_tokenizer, resolve_model
+
+    home = Path(tempfile.mkdtemp(prefix="bench-train-"))
+    folder = resolve_model(args.model or DEFAULT_MODEL, home)
+    tok = load_tokenizer(folder, home)
+    dev, rnd = args.device, args.random_init
+    bf16 = bf16_supported(dev)
+    exs = examples(tok, args.examples, args.max_len)
+    n_tokens = sum(len(e.input_ids) for e in exs)
+    n_learn = sum(e.n_loss_tokens for e in exs)
+    print(f"{len(exs)} examples, {n_tokens} tokens ({n_learn} learned), batch {args.batch}, "
+          f"bf16 autocast: {bf16}, device: {dev}, CPU threads: {torch.get_num_threads()}"
+          f"{', RANDOM weights (architecture only)' if rnd else ''}")
+
+    peak = matmul_peak(torch.bfloat16 if bf16 else torch.float32, dev)
+    print(f"measured matmul peak ({'bf16' if bf16 else 'fp32'}): {peak / 1e9:.1f} GFLOP/s")
+
+    warm = exs[:args.batch]  # first-call kernel setup (oneDNN / cuBLAS) out of the timings
+    run_trainer(folder, tok, warm, args.batch, bf16, rnd, dev)
+    run_llmforge(folder, warm, args.batch, bf16, rnd, dev)
+
+    t_base, tok_base = run_trainer(folder, tok, exs, args.batch, bf16, rnd, dev)
+    t_ours, tok_ours = run_llmforge(folder, exs, args.batch, bf16, rnd, dev)
+    assert tok_base == tok_ours == n_tokens, (tok_base, tok_ours, n_tokens)
+
+    model = fresh_model(folder, rnd, "cpu")
+    base = model.get_base_model()
+    d, vocab = base.config.hidden_size, base.config.vocab_size
+    body = sum(p.numel() for n, p in base.named_parameters() if "lora_" not in n) - d * vocab
+    useful = 4 * body * n_tokens + 4 * d * vocab * n_learn
+    print(f"\n{'loop':<28}{'seconds':>9}{'tokens/s':>11}{'MFU':>8}")
+    for name, t in (("HF Trainer (padded batches)", t_base), ("llmforge (packed)", t_ours)):
+        print(f"{name:<28}{t:>9.1f}{n_tokens / t:>11.0f}{useful / t / peak:>8.1%}")
+    print(f"\nspeed-up llmforge / Trainer: {t_base / t_ours:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
