@@ -122,7 +122,13 @@ def run(home: str, model: str | None = None, max_steps: int | None = None, fresh
         click.echo(f"      {d['status']['indexed_row_count']} chunks from {d.get('indexed_document_count')} "
                    f"documents at {DOCS}@v{d.get('synced_version')}; last sync {stats}")
 
+    if isinstance(promoted, dict):  # serve the champion: the fine-tuned adapter on its base model
+        forge = llmforge.connect("local", home=str(home_path), user="admin",
+                                 guardrails=["prompt_injection", "faithfulness", "pii"],
+                                 generator={"name": "local", "options": {
+                                     "adapter": f"models:/{result.registered_model}@champion"}})
     with step(6, "ask as different users (identity-aware RAG, guardrails, citations)", timings):
+        click.echo(f"      generator: {forge.generator.options.adapter or forge.generator.options.model}")
         answers = []
         for user, q in ASKS:
             a = forge.rag.ask(q, user=user)
