@@ -22,7 +22,6 @@ import logging
 import os
 import secrets
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -348,24 +347,7 @@ def start_in_thread(forge: Forge, port: int = 0, host: str = "127.0.0.1", *, tru
                     tokens: Mapping[str, str] | None = None,
                     timeout_s: float = 30.0) -> tuple[str, Callable[[], None]]:
     """Serve in a background thread (tests). Returns ``http://HOST:PORT`` and a stop function."""
-    import uvicorn
+    from llmforge.http_thread import run_in_thread
 
     app = create_app(forge, trust_user_header=trust_user_header, tokens=tokens)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                           access_log=False, lifespan="off"))
-    thread = threading.Thread(target=server.run, name="llmforge-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout_s
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise LLMForgeError(f"the server did not start on {host}:{port}; is the port taken? "
-                                f"Pass port=0 for a free one.")
-        time.sleep(0.02)
-    bound = server.servers[0].sockets[0].getsockname()[1]
-
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(timeout=timeout_s)
-
-    return f"http://{host}:{bound}", stop
+    return run_in_thread(app, host, port, name="the llmforge server", timeout_s=timeout_s)

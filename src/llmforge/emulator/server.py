@@ -4,8 +4,6 @@ foreground for ``llmforge emulator`` (:func:`serve_emulator`)."""
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -44,23 +42,11 @@ def start_emulator(forge: Forge, port: int = 0, tokens: Mapping[str, str] | str 
     (``http://127.0.0.1:PORT``, the value for ``DATABRICKS_HOST``) and a function that stops it.
     """
     emu = _emulator(forge, load_tokens(tokens), serving_endpoints)
-    server = _server(emu, LOOPBACK, port)
-    thread = threading.Thread(target=server.run, name="llmforge-emulator", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout_s
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise LLMForgeError(f"the Databricks emulator did not start on {LOOPBACK}:{port}; "
-                                f"is the port taken? Pass port=0 for a free one.")
-        time.sleep(0.02)
-    bound = server.servers[0].sockets[0].getsockname()[1]
-    emu.base_url = f"http://{LOOPBACK}:{bound}"
+    from llmforge.emulator.app import build_app
+    from llmforge.http_thread import run_in_thread
 
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(timeout=timeout_s)
-
+    emu.base_url, stop = run_in_thread(build_app(emu), LOOPBACK, port, name="the Databricks emulator",
+                                       timeout_s=timeout_s)
     return emu.base_url, stop
 
 
