@@ -83,7 +83,15 @@ def loss_curve_png(losses: list[tuple[int, float]], path: Path, title: str = "tr
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    ax.plot([s for s, _ in losses], [v for _, v in losses], lw=1.2)
+    steps, values = [s for s, _ in losses], [v for _, v in losses]
+    ax.plot(steps, values, lw=0.8, alpha=0.45, label="per step")
+    if len(values) >= 5:  # small batches make the raw curve noisy; the trend is what people compare
+        ema, smooth = values[0], []
+        for v in values:
+            ema = 0.8 * ema + 0.2 * v
+            smooth.append(ema)
+        ax.plot(steps, smooth, lw=1.8, label="moving average (0.8)")
+        ax.legend(loc="upper right")
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss per learned token")
     ax.set_title(title)
