@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from llmforge.errors import ConfigError
+from llmforge.validation import validate_model
 
 CONFIG_FILE = "llmforge.yaml"
 SECRET_KEY = re.compile(r"(^|_)(token|password|passwd|secret|api_key|apikey|pat)$")
@@ -98,34 +99,12 @@ def _reject_secrets(data: Any, path: str = "") -> None:
             _reject_secrets(v, f"{path}[{i}]")
 
 
-def _allowed(model: type[BaseModel], loc: tuple) -> list[str]:
-    for part in loc[:-1]:
-        field = model.model_fields.get(str(part))
-        ann = getattr(field, "annotation", None) if field else None
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            model = ann
-        else:
-            return []
-    return sorted(model.model_fields)
-
-
 def validate(data: dict[str, Any], source: str = CONFIG_FILE) -> ProjectConfig:
     """Validate a config dict; errors name the bad key and the allowed values."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of keys, got {type(data).__name__}")
     _reject_secrets(data)
-    try:
-        return ProjectConfig.model_validate(data)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            if err["type"] == "extra_forbidden":
-                allowed = _allowed(ProjectConfig, err["loc"])
-                lines.append(f"unknown key '{key}'; allowed keys: {allowed}")
-            else:
-                lines.append(f"'{key}': {err['msg']}")
-        raise ConfigError(f"{source}: " + "; ".join(lines)) from None
+    return validate_model(ProjectConfig, data, source, suggest=False)
 
 
 def load(path: str | os.PathLike | None = None) -> tuple[ProjectConfig, Path]:

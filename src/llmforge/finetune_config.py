@@ -12,15 +12,15 @@ overrides the model and training parameters for that backend only, so a config w
 
 from __future__ import annotations
 
-import difflib
 import os
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from llmforge.errors import ConfigError
+from llmforge.validation import validate_model
 
 TaskType = Literal["INSTRUCTION_FINETUNE", "CHAT_COMPLETION", "CONTINUED_PRETRAIN"]
 Metric = Literal["perplexity", "rouge", "faithfulness"]
@@ -155,7 +155,7 @@ class FinetuneConfig(_Strict):
             merged.update(block.model_dump(exclude_none=True))
         given = {k: v for k, v in overrides.items() if v is not None}
         if given:
-            merged.update(_validate(BackendOverride, given, "overrides").model_dump(exclude_none=True))
+            merged.update(validate_model(BackendOverride, given, "overrides").model_dump(exclude_none=True))
         if not merged:
             return self
         data = self.model_dump()
@@ -168,44 +168,7 @@ class FinetuneConfig(_Strict):
                 data["evaluation"][key] = value
             else:
                 data[key] = value
-        return _validate(FinetuneConfig, data, f"{backend} overrides")
-
-
-def _known(model: type[BaseModel], loc: tuple) -> list[str]:
-    """Allowed keys at ``loc`` (walking nested models), for error messages."""
-    for part in loc[:-1]:
-        field = model.model_fields.get(str(part))
-        if field is None:
-            return []
-        ann = field.annotation
-        inner = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type)]
-        nested = [a for a in inner if issubclass(a, BaseModel)]
-        if not nested:
-            return []
-        model = nested[0]
-    return sorted(model.model_fields)
-
-
-def _validate(model: type[BaseModel], data: Any, source: str) -> Any:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping of keys, got {type(data).__name__}")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            if err["type"] == "extra_forbidden":
-                allowed = _known(model, err["loc"])
-                close = difflib.get_close_matches(str(err["loc"][-1]), allowed, n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                lines.append(f"unknown key '{key}'{hint}; allowed keys: {allowed}")
-            elif err["type"] == "missing":
-                lines.append(f"missing required key '{key}'")
-            else:
-                msg = err["msg"].removeprefix("Value error, ")
-                lines.append(f"'{key}': {msg}")
-        raise ConfigError(f"{source}: " + "; ".join(lines)) from None
+        return validate_model(FinetuneConfig, data, f"{backend} overrides")
 
 
 def load_finetune_config(source: str | os.PathLike | dict | FinetuneConfig) -> FinetuneConfig:
@@ -213,7 +176,7 @@ def load_finetune_config(source: str | os.PathLike | dict | FinetuneConfig) -> F
     if isinstance(source, FinetuneConfig):
         return source
     if isinstance(source, dict):
-        return _validate(FinetuneConfig, source, "fine-tuning config")
+        return validate_model(FinetuneConfig, source, "fine-tuning config")
     path = Path(source)
     if not path.exists():
         raise ConfigError(f"fine-tuning config {path} not found; pass the path of a "
@@ -222,4 +185,4 @@ def load_finetune_config(source: str | os.PathLike | dict | FinetuneConfig) -> F
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
-    return _validate(FinetuneConfig, data, str(path))
+    return validate_model(FinetuneConfig, data, str(path))

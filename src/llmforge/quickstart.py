@@ -52,8 +52,7 @@ def govern(forge: Any, corpus: Path) -> None:
     cat = forge.catalog
     cat.load_directory(corpus / "principals.yaml")
     for dept in DEPARTMENTS:
-        cat.grant("USE", "main", dept)
-        cat.grant("USE", "main.knowledge", dept)
+        cat.grant("USE", "main", dept)  # inherited by main.knowledge
         cat.grant("SELECT", "main.knowledge", dept)
     cat.set_row_filter(DOCS, {"type": "department_membership", "column": "department",
                               "always_visible": ["all"], "exempt_groups": ["admins"]})
