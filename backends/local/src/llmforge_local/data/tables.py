@@ -119,13 +119,13 @@ class Table:
         return out
 
     # -- writes -------------------------------------------------------------------------
-    def _commit(self, job: str, run_id: str | None):
+    def _commit(self, job: str, run_id: str | None, retries: int | None = None):
         from deltalake import CommitProperties
 
         meta = {"llmforge.user": self.user, "llmforge.job": job}
         if run_id:
             meta["llmforge.run_id"] = run_id
-        return CommitProperties(custom_metadata=meta)
+        return CommitProperties(custom_metadata=meta, max_commit_retries=retries)
 
     def _ensure_parents(self) -> None:
         """Create a missing catalog/schema owned by the caller (a first table in a new place)."""
@@ -164,9 +164,11 @@ class Table:
                                         path=str(path), comment=comment)
         try:
             path.mkdir(parents=True, exist_ok=True)
+            # no commit retries: delta-rs would otherwise rebase a create that lost the race
+            # for version 0 onto the winner's table as version 1 (two creates, one table)
             write_deltalake(str(path), data, mode="error", configuration=CDF, partition_by=partition_by,
                             name=self.full_name, description=comment,
-                            commit_properties=self._commit(job, run_id))
+                            commit_properties=self._commit(job, run_id, retries=0))
         except BaseException as exc:
             if not DeltaTable.is_deltatable(str(path)):
                 if not reclaimed:

@@ -90,17 +90,23 @@ def loss_sum(model: Any, batch: dict) -> tuple[Any, int]:
     """Summed cross-entropy over learned tokens, and their count.
 
     The LM head runs only on positions that have a label: with a 49k vocabulary the head
-    is a fifth of the model's FLOPs, and prompt tokens need no logits.
+    is a fifth of the model's FLOPs, and prompt tokens need no logits; it runs fused with
+    its cross-entropy (:mod:`llmforge_local.train.head`). Attention runs per packed
+    example (:mod:`llmforge_local.train.attention`), not over the whole row.
     """
-    import torch.nn.functional as F
+    from llmforge_local.train.attention import SEGMENTS, packed_attention, segment_layout
+    from llmforge_local.train.head import head_cross_entropy
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    h = base.model(input_ids=batch["input_ids"], position_ids=batch["position_ids"],
-                   use_cache=False).last_hidden_state  # (B, T, C)
+    device = batch["input_ids"].device
+    groups, scatter = segment_layout(batch["position_ids"])
+    layout = {SEGMENTS: ([(g.to(device), n, s) for g, n, s in groups], scatter.to(device))}
+    with packed_attention(base):
+        h = base.model(input_ids=batch["input_ids"], position_ids=batch["position_ids"],
+                       use_cache=False, **layout).last_hidden_state  # (B, T, C)
     target = batch["labels"][:, 1:]  # (B, T-1)
     keep = target != -100
-    logits = base.lm_head(h[:, :-1][keep]).float()  # (N, V)
-    return F.cross_entropy(logits, target[keep], reduction="sum"), int(keep.sum())
+    return head_cross_entropy(h[:, :-1][keep], base.lm_head, target[keep]), int(keep.sum())
 
 
 def trainable_state(model: Any) -> dict:
@@ -147,13 +153,26 @@ def latest_checkpoint(folder: Path) -> Path | None:
     return done[-1] if done else None
 
 
+def _fused_adamw(params: list, device: str) -> bool:
+    """torch's fused AdamW (one kernel for every parameter) where it runs: fp32/bf16
+    parameters on the CPU or CUDA."""
+    import torch
+
+    kinds = {"cpu", "cuda"}
+    return all(p.device.type in kinds and p.dtype in (torch.float32, torch.bfloat16)
+               for p in params) and device.split(":")[0] in kinds
+
+
 def train(model: Any, batches: list[dict], opts: LoopOptions, checkpoints: Path | None = None,
           on_step: Callable[[int, float, LoopResult], None] | None = None,
           device: str = "cpu") -> LoopResult:
     """Run ``opts.total_steps`` optimizer steps over ``batches`` (resuming when possible)."""
     import torch
-    from tqdm.auto import tqdm
 
+    if device.startswith("cpu"):
+        from llmforge_local.models import flush_denormals
+
+        flush_denormals()
     torch.manual_seed(opts.seed)
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.ndim >= 2]
@@ -161,7 +180,8 @@ def train(model: Any, batches: list[dict], opts: LoopOptions, checkpoints: Path 
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": opts.weight_decay},
          {"params": no_decay, "weight_decay": 0.0}],
-        lr=opts.learning_rate, betas=(0.9, 0.95), eps=1e-8, foreach=True)
+        lr=opts.learning_rate, betas=(0.9, 0.95), eps=1e-8,
+        **({"fused": True} if _fused_adamw(params, device) else {"foreach": True}))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(opts))
     result = LoopResult()
     start = 0
@@ -180,6 +200,22 @@ def train(model: Any, batches: list[dict], opts: LoopOptions, checkpoints: Path 
         result.tokens, result.loss_tokens = state["tokens"], state["loss_tokens"]
 
     model.train()
+    from llmforge_local.train.lean import lean_lora
+
+    with lean_lora(model):
+        _steps(model, batches, opts, start, result, optimizer, scheduler, params, checkpoints,
+               on_step, device)
+    result.steps = opts.total_steps
+    model.eval()
+    return result
+
+
+def _steps(model: Any, batches: list[dict], opts: LoopOptions, start: int, result: LoopResult,
+           optimizer: Any, scheduler: Any, params: list, checkpoints: Path | None,
+           on_step: Callable[[int, float, LoopResult], None] | None, device: str) -> None:
+    import torch
+    from tqdm.auto import tqdm
+
     ga = opts.gradient_accumulation_steps
     bar = tqdm(total=opts.total_steps, initial=start, disable=not opts.progress,
                desc="train", unit="step", dynamic_ncols=True)
@@ -216,7 +252,4 @@ def train(model: Any, batches: list[dict], opts: LoopOptions, checkpoints: Path 
                 and step + 1 < opts.total_steps:
             save_checkpoint(checkpoints, step + 1, model, optimizer, scheduler, result)
     bar.close()
-    result.steps = opts.total_steps
     result.seconds = time.perf_counter() - t0
-    model.eval()
-    return result
