@@ -139,7 +139,7 @@ def main() -> None:
     ap.add_argument("--examples", type=int, default=128)
     ap.add_argument("--batch", type=int, default=8, help="examples per optimizer step")
     ap.add_argument("--max-len", type=int, default=512)
-    ap.add_argument("--repeats", type=int, default=2, help="alternating runs of each loop")
+    ap.add_argument("--repeats", type=int, default=3, help="alternating runs of each loop")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--model", default=None, help="model spec or folder (default SmolLM2-135M)")
     ap.add_argument("--random-init", action="store_true", help="same architecture, random weights")

@@ -174,3 +174,28 @@ def test_fused_head_cross_entropy_equals_logits_then_cross_entropy(weight_grad, 
     assert torch.allclose(got[0], hidden.grad, atol=1e-12)
     if weight_grad:
         assert torch.allclose(got[1], lin.weight.grad, atol=1e-12)
+
+
+def test_a_sliding_window_shorter_than_the_row_keeps_transformers_attention(tiny_model, monkeypatch):
+    """Per-example causal attention would ignore a window: such models take transformers'
+    masked path. (Llama itself ignores ``sliding_window``, so here both paths must agree.)"""
+    import torch
+
+    from llmforge_local.train import attention as A
+
+    ex = [D.Example(list(range(7, 7 + n)), list(range(7, 7 + n))) for n in (13, 6)]
+    batch = D.make_batches(D.pack(ex, 32), 1, pad_id=0)[0]
+    width = batch["input_ids"].shape[1]
+    layouts = []
+    real = A.segment_layout
+    monkeypatch.setattr(A, "segment_layout", lambda pos: layouts.append(pos) or real(pos))
+    with torch.no_grad():
+        packed, n = loss_sum(tiny_model, batch)
+        assert len(layouts) == 1
+        monkeypatch.setattr(tiny_model.config, "sliding_window", width - 1, raising=False)
+        assert not A.supports(tiny_model.config, width)
+        masked, m = loss_sum(tiny_model, batch)
+        assert len(layouts) == 1  # the packed kernel was not used
+    assert n == m and float(masked) == pytest.approx(float(packed), rel=1e-5)
+    monkeypatch.setattr(tiny_model.config, "sliding_window", width, raising=False)
+    assert A.supports(tiny_model.config, width)

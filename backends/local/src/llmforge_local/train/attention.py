@@ -4,11 +4,13 @@ A packed row holds several examples; attending across the whole row with a block
 mask costs ``T^2`` per row although only ``sum(n_i^2)`` entries are ever used, and a masked
 SDPA cannot take the fast causal kernel. Here every example (a *segment*: positions
 restarting at 0) is gathered into its own right-padded slot of a ``(segments, heads, L, d)``
-batch -- segments of similar length share a batch -- attended causally, and scattered back. Right padding needs no mask under causal attention: a real token never
-looks at a later (padding) position.
+batch -- segments of similar length share a batch -- attended causally, and scattered
+back. Right padding needs no mask under causal attention: a real token never looks at a
+later (padding) position.
 
 Registered with transformers' ``AttentionInterface`` as ``llmforge_packed``; it is active
 only inside :func:`packed_attention`, around one training forward that passes the layout.
+Models with a sliding attention window shorter than the row keep transformers' attention.
 """
 
 from __future__ import annotations
@@ -143,6 +145,13 @@ def _register() -> None:
 
     if NAME not in AttentionInterface._global_mapping:
         AttentionInterface.register(NAME, _forward)
+
+
+def supports(config: Any, width: int) -> bool:
+    """Whether plain causal attention within each example is the model's attention for rows
+    of ``width`` tokens (no sliding window that would cut it shorter)."""
+    window = getattr(config, "sliding_window", None)
+    return not window or window >= width
 
 
 @contextmanager

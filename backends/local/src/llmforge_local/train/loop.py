@@ -94,16 +94,21 @@ def loss_sum(model: Any, batch: dict) -> tuple[Any, int]:
     its cross-entropy (:mod:`llmforge_local.train.head`). Attention runs per packed
     example (:mod:`llmforge_local.train.attention`), not over the whole row.
     """
-    from llmforge_local.train.attention import SEGMENTS, packed_attention, segment_layout
+    from llmforge_local.train.attention import (SEGMENTS, packed_attention, segment_layout,
+                                                supports)
     from llmforge_local.train.head import head_cross_entropy
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    device = batch["input_ids"].device
-    groups, scatter = segment_layout(batch["position_ids"])
-    layout = {SEGMENTS: ([(g.to(device), n, s) for g, n, s in groups], scatter.to(device))}
-    with packed_attention(base):
-        h = base.model(input_ids=batch["input_ids"], position_ids=batch["position_ids"],
-                       use_cache=False, **layout).last_hidden_state  # (B, T, C)
+    ids, pos = batch["input_ids"], batch["position_ids"]
+    if supports(base.config, ids.shape[1]):
+        groups, scatter = segment_layout(pos)
+        layout = {SEGMENTS: ([(g.to(ids.device), n, s) for g, n, s in groups],
+                             scatter.to(ids.device))}
+        with packed_attention(base):
+            h = base.model(input_ids=ids, position_ids=pos, use_cache=False, **layout)
+    else:  # transformers builds the block-diagonal (windowed) mask from the positions
+        h = base.model(input_ids=ids, position_ids=pos, use_cache=False)
+    h = h.last_hidden_state  # (B, T, C)
     target = batch["labels"][:, 1:]  # (B, T-1)
     keep = target != -100
     return head_cross_entropy(h[:, :-1][keep], base.lm_head, target[keep]), int(keep.sum())
