@@ -66,9 +66,10 @@ def _sync(device: str) -> None:
 
 
 def examples(tok, n: int, max_len: int):
+    from llmforge_local.train.data import build_examples
+
     from llmforge.loaders import load_documents
     from llmforge.pairs import pairs_table
-    from llmforge_local.train.data import build_examples
 
     docs, _ = load_documents(ROOT / "examples" / "enterprise" / "docs")
     pairs = pairs_table(docs, kinds=("fact", "heading", "summary"))
@@ -79,10 +80,10 @@ def examples(tok, n: int, max_len: int):
 
 def fresh_model(folder, random_init: bool, device: str, frozen_dtype=None, seed: int = 0):
     import torch
+    from llmforge_local.train.lora import prepare
     from transformers import AutoConfig, AutoModelForCausalLM
 
     from llmforge.finetune_config import LoraOptions
-    from llmforge_local.train.lora import prepare
 
     torch.manual_seed(seed)
     if random_init:
@@ -146,7 +147,6 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
-
     from llmforge_local.models import DEFAULT_MODEL, bf16_supported, load_tokenizer, resolve_model
 
     dev, rnd = args.device, args.random_init

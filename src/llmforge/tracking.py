@@ -265,12 +265,7 @@ class Tracker:
         """Point ``name@alias`` at ``version`` if its metrics pass ``gate`` (default: the gate
         recorded by the training config). Raises :class:`PromotionRefused` otherwise."""
         version = str(version)
-        self._model(name)
-        try:
-            mv = self.client.get_model_version(name, version)
-        except Exception:
-            raise NotFoundError(f"model {name!r} has no version {version}; see "
-                                f"`llmforge models versions {name}`") from None
+        mv = self._version(name, version)
         run = self.client.get_run(mv.run_id)
         if run.info.status != "FINISHED":
             raise PromotionRefused(f"{name} version {version} comes from run {mv.run_id} with status "
@@ -307,11 +302,7 @@ class Tracker:
                                     f"`llmforge models promote {name} VERSION --alias {alias}`") from None
         else:
             name, _, version = rest.rpartition("/")
-            self._model(name)
-            try:
-                mv = self.client.get_model_version(name, version)
-            except Exception:
-                raise NotFoundError(f"model {name!r} has no version {version!r}") from None
+            mv = self._version(name, version)
         path = self._local_path(mv.source)
         manifest = json.loads((path / MANIFEST).read_text()) if (path / MANIFEST).exists() else {}
         is_adapter = (path / "adapter_config.json").exists()
@@ -325,6 +316,14 @@ class Tracker:
         except Exception:
             raise NotFoundError(f"no registered model {name!r} in {self.home}; train one with "
                                 "`llmforge train CONFIG`") from None
+
+    def _version(self, name: str, version: str) -> Any:
+        self._model(name)
+        try:
+            return self.client.get_model_version(name, version)
+        except Exception:
+            raise NotFoundError(f"model {name!r} has no version {version}; see "
+                                f"`llmforge models versions {name}`") from None
 
     def _metrics(self, run_id: str) -> dict[str, float]:
         return dict(self.client.get_run(run_id).data.metrics)

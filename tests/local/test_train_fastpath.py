@@ -7,13 +7,13 @@ speed-ups only: each is checked here against the reference computation it replac
 from __future__ import annotations
 
 import pytest
-
-from llmforge.finetune_config import LoraOptions
 from llmforge_local.train import data as D
 from llmforge_local.train.attention import NAME, SEGMENTS, _forward, segment_layout
 from llmforge_local.train.lean import lean_lora
-from llmforge_local.train.lora import prepare
 from llmforge_local.train.loop import loss_sum
+from llmforge_local.train.lora import prepare
+
+from llmforge.finetune_config import LoraOptions
 
 
 def rows_of(*lengths_per_row: tuple[int, ...], width: int) -> object:
@@ -140,7 +140,6 @@ def test_flush_denormals_reaches_every_worker_thread():
     """After the flush, subnormal inputs read as zero in a multi-threaded op, also in the
     slices that torch's OpenMP workers compute."""
     import torch
-
     from llmforge_local.models import flush_denormals
 
     if not flush_denormals():
@@ -155,7 +154,6 @@ def test_fused_head_cross_entropy_equals_logits_then_cross_entropy(weight_grad, 
     plain computation, across chunk boundaries."""
     import torch
     import torch.nn.functional as F
-
     from llmforge_local.train import head as H
 
     monkeypatch.setattr(H, "CHUNK", 7)  # 20 rows: three chunks, the last one short
@@ -180,7 +178,6 @@ def test_a_sliding_window_shorter_than_the_row_keeps_transformers_attention(tiny
     """Per-example causal attention would ignore a window: such models take transformers'
     masked path. (Llama itself ignores ``sliding_window``, so here both paths must agree.)"""
     import torch
-
     from llmforge_local.train import attention as A
 
     ex = [D.Example(list(range(7, 7 + n)), list(range(7, 7 + n))) for n in (13, 6)]

@@ -94,8 +94,7 @@ def loss_sum(model: Any, batch: dict) -> tuple[Any, int]:
     its cross-entropy (:mod:`llmforge_local.train.head`). Attention runs per packed
     example (:mod:`llmforge_local.train.attention`), not over the whole row.
     """
-    from llmforge_local.train.attention import (SEGMENTS, packed_attention, segment_layout,
-                                                supports)
+    from llmforge_local.train.attention import SEGMENTS, packed_attention, segment_layout, supports
     from llmforge_local.train.head import head_cross_entropy
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
