@@ -1,7 +1,7 @@
 """Generation throughput: LocalGenerator at batch 1 / 8 / 16 vs plain ``model.generate`` one by one.
 
-Also: 16 concurrent ``chat`` calls from threads (as server requests arrive), which the
-generator's Batcher coalesces into device batches.
+Also: 16 concurrent ``chat`` calls from threads (as server requests arrive). Each row is run
+twice: on the continuous-batching engine (the default) and on the static Batcher path.
 
 Same process, same model object, same prompts, greedy, same ``max_new_tokens``. Tokens/s
 counts only useful tokens (each answer up to its end-of-turn), so padding a finished row in a
@@ -24,11 +24,21 @@ import tempfile
 import time
 
 QUESTIONS = [
-    "What is the capital of France?", "Name three primary colours.", "How many days are in a leap year?",
-    "Give one tip for writing clear emails.", "What does a database index do?", "Explain what a CPU is.",
-    "Why is the sky blue?", "Write a haiku about autumn.", "What is 12 times 12?",
-    "Suggest a name for a grey cat.", "What is photosynthesis?", "How do I boil an egg?",
-    "What is the largest ocean?", "Translate 'good morning' into Spanish.", "What is a prime number?",
+    "What is the capital of France?",
+    "Name three primary colours.",
+    "How many days are in a leap year?",
+    "Give one tip for writing clear emails.",
+    "What does a database index do?",
+    "Explain what a CPU is.",
+    "Why is the sky blue?",
+    "Write a haiku about autumn.",
+    "What is 12 times 12?",
+    "Suggest a name for a grey cat.",
+    "What is photosynthesis?",
+    "How do I boil an egg?",
+    "What is the largest ocean?",
+    "Translate 'good morning' into Spanish.",
+    "What is a prime number?",
     "List two benefits of exercise.",
 ]
 
@@ -45,29 +55,40 @@ def bench_plain(gen, max_tokens: int) -> tuple[float, int]:
     tok, model = m.tokenizer, m.model
     tokens, start = 0, time.perf_counter()
     for q in QUESTIONS:
-        ids = tok.apply_chat_template(convo(q), add_generation_prompt=True, return_tensors="pt",
-                                      return_dict=True)
+        ids = tok.apply_chat_template(
+            convo(q), add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
         with torch.inference_mode():
-            out = model.generate(**ids.to(m.device), max_new_tokens=max_tokens, do_sample=False,
-                                 pad_token_id=m.pad_id)
-        new = out[0, ids["input_ids"].shape[1]:].tolist()
+            out = model.generate(
+                **ids.to(m.device), max_new_tokens=max_tokens, do_sample=False, pad_token_id=m.pad_id
+            )
+        new = out[0, ids["input_ids"].shape[1] :].tolist()
         tokens += next((k + 1 for k, t in enumerate(new) if t in m.eos_ids), len(new))
     return time.perf_counter() - start, tokens
 
 
-def bench_forge(gen, batch: int, max_tokens: int) -> tuple[float, int]:
-    gen = type(gen)(gen.forge, dataclasses.replace(gen.options, max_batch_size=batch))  # shares the model
+def sized(gen, batch: int, engine: str = "continuous"):
+    """A generator on the same loaded model with this batch size and engine."""
+    gen = type(gen)(gen.forge, dataclasses.replace(gen.options, max_batch_size=batch, engine=engine))
+    running = gen.engine(gen.loaded())
+    if running is not None:  # one engine per loaded model: resize it
+        running.max_batch_size = batch
+    return gen
+
+
+def bench_forge(gen, batch: int, max_tokens: int, engine: str = "continuous") -> tuple[float, int]:
+    gen = sized(gen, batch, engine)  # shares the model
     start = time.perf_counter()
     out = gen.chat_batch([convo(q) for q in QUESTIONS], max_tokens=max_tokens)
     return time.perf_counter() - start, sum(c.usage.completion_tokens for c in out)
 
 
-def bench_threads(gen, max_tokens: int) -> tuple[float, int]:
-    """One ``chat`` call per prompt from as many threads, as server requests arrive: the Batcher
-    coalesces them into device batches."""
+def bench_threads(gen, max_tokens: int, engine: str = "continuous") -> tuple[float, int]:
+    """One ``chat`` call per prompt from as many threads, as server requests arrive: the engine
+    runs them in one continuous batch (``static``: the Batcher coalesces them)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    gen = type(gen)(gen.forge, dataclasses.replace(gen.options, max_batch_size=len(QUESTIONS)))
+    gen = sized(gen, len(QUESTIONS), engine)
     start = time.perf_counter()
     with ThreadPoolExecutor(len(QUESTIONS)) as pool:
         out = list(pool.map(lambda q: gen.chat(convo(q), max_tokens=max_tokens), QUESTIONS))
@@ -108,8 +129,12 @@ def main() -> None:
     ap.add_argument("--home", default=None, help="project home (default: a temporary folder)")
     ap.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
     ap.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all)")
-    ap.add_argument("--random-weights-from", default=None, metavar="FOLDER",
-                    help="config + tokenizer folder: time a randomly initialised model of that shape")
+    ap.add_argument(
+        "--random-weights-from",
+        default=None,
+        metavar="FOLDER",
+        help="config + tokenizer folder: time a randomly initialised model of that shape",
+    )
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -118,23 +143,37 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    import llmforge
     from llmforge_local.models import DEFAULT_MODEL
+
+    import llmforge
 
     home = args.home or tempfile.mkdtemp(prefix="llmforge-bench-")
     model = args.model or DEFAULT_MODEL
     if args.random_weights_from:
         model = random_model(args.random_weights_from, home)
     options = {"model": model, "dtype": args.dtype, "device": args.device}
-    gen = llmforge.connect(backend="local", home=home, generator={"name": "local", "options": options}).generator
+    gen = llmforge.connect(
+        backend="local", home=home, generator={"name": "local", "options": options}
+    ).generator
     m = gen.loaded()
-    print(f"model={options['model']} dtype={next(m.model.parameters()).dtype} device={m.device} "
-          f"threads={torch.get_num_threads()} prompts={len(QUESTIONS)} max_new_tokens={args.max_tokens}")
+    print(
+        f"model={options['model']} dtype={next(m.model.parameters()).dtype} device={m.device} "
+        f"threads={torch.get_num_threads()} prompts={len(QUESTIONS)} max_new_tokens={args.max_tokens}"
+    )
     gen.chat(convo("warm up"), max_tokens=4)
 
     runs = [("plain model.generate, one by one", lambda: bench_plain(gen, args.max_tokens))]
-    runs += [(f"LocalGenerator batch {b}", lambda b=b: bench_forge(gen, b, args.max_tokens)) for b in (1, 8, 16)]
-    runs.append((f"LocalGenerator.chat from {len(QUESTIONS)} threads", lambda: bench_threads(gen, args.max_tokens)))
+    for engine in ("continuous", "static"):
+        runs += [
+            (f"{engine} batch {b}", lambda b=b, e=engine: bench_forge(gen, b, args.max_tokens, e))
+            for b in (1, 8, 16)
+        ]
+        runs.append(
+            (
+                f"{engine} chat from {len(QUESTIONS)} threads",
+                lambda e=engine: bench_threads(gen, args.max_tokens, e),
+            )
+        )
     if not args.random_weights_from:
         runs.append(("llama-cpp-python Q4_1, one by one", lambda: bench_llama_cpp(args.max_tokens)))
     print(f"{'run':40} {'seconds':>8} {'tokens':>7} {'tok/s':>8} {'vs plain':>9}", flush=True)

@@ -38,24 +38,34 @@ def corpus(n: int):
 
         base, _ = load_documents(folder)
     else:
-        base = pa.table({"document_id": [f"doc-{i}" for i in range(50)],
-                         "title": [f"Doc {i}" for i in range(50)],
-                         "department": ["engineering", "hr", "finance", "sales", "all"] * 10,
-                         "content": [f"# Project {i}\n\nProject Helix (PH) phase {i}.\n\nOwner: Ann\n"
-                                     f"Status: Active\n\n" + "Details follow. " * 40 for i in range(50)]})
+        base = pa.table(
+            {
+                "document_id": [f"doc-{i}" for i in range(50)],
+                "title": [f"Doc {i}" for i in range(50)],
+                "department": ["engineering", "hr", "finance", "sales", "all"] * 10,
+                "content": [
+                    f"# Project {i}\n\nProject Helix (PH) phase {i}.\n\nOwner: Ann\n"
+                    f"Status: Active\n\n" + "Details follow. " * 40
+                    for i in range(50)
+                ],
+            }
+        )
     reps = -(-n // base.num_rows)
     parts = []
     for r in range(reps):
         ids = [f"{d}~{r}" for d in base.column("document_id").to_pylist()]
-        parts.append(base.set_column(base.schema.get_field_index("document_id"), "document_id", pa.array(ids)))
+        parts.append(
+            base.set_column(base.schema.get_field_index("document_id"), "document_id", pa.array(ids))
+        )
     return pa.concat_tables(parts).slice(0, n).combine_chunks()
 
 
 def step1(engine, out: str) -> None:
     F = engine.functions
     df = engine.read.table(DOCS)
-    df = df.select("document_id", "title", "content") \
-        .withColumn("training_format", F.create_training_pair(F.col("content")))
+    df = df.select("document_id", "title", "content").withColumn(
+        "training_format", F.create_training_pair(F.col("content"))
+    )
     df.write.mode("overwrite").saveAsTable(out)
 
 
@@ -72,10 +82,11 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+    from llmforge_local.data.spark import local_session
+
     import llmforge
     from llmforge.catalog import SYSTEM
     from llmforge.pairs import training_format
-    from llmforge_local.data.spark import local_session
 
     docs = corpus(args.docs)
     n = docs.num_rows
@@ -92,14 +103,19 @@ def main() -> None:
     baseline = timed(lambda: [training_format(c) for c in docs.column("content").to_pylist()])
     for name, engine in engines.items():
         r = results[name] = {}
-        r["ingest"] = n / timed(lambda: engine.createDataFrame(docs).write.mode("overwrite").saveAsTable(DOCS))
+        r["ingest"] = n / timed(
+            lambda: engine.createDataFrame(docs).write.mode("overwrite").saveAsTable(DOCS)
+        )
         r["pairs"] = n / timed(lambda: step1(engine, f"ml.llm_training.pairs_{name}"))
-        forge.catalog.set_row_filter(DOCS, {"type": "department_membership", "column": "department",
-                                            "always_visible": ["all"]})
+        forge.catalog.set_row_filter(
+            DOCS, {"type": "department_membership", "column": "department", "always_visible": ["all"]}
+        )
         forge.catalog.set_column_mask(DOCS, "content", {"type": "hash"})
         forge.catalog.grant("USE", "main", "reader")
         forge.catalog.grant("SELECT", "main", "reader")
-        reader = forge.data.arrow(user="reader") if name == "arrow" else forge.data.spark(spark, user="reader")
+        reader = (
+            forge.data.arrow(user="reader") if name == "arrow" else forge.data.spark(spark, user="reader")
+        )
         r["governed read"] = n / timed(lambda: reader.read.table(DOCS).count())
         forge.catalog.set_row_filter(DOCS, None)
         forge.catalog.set_column_mask(DOCS, "content", None)
@@ -112,9 +128,11 @@ def main() -> None:
     for stage in ("ingest", "pairs", "governed read"):
         ar, sp = results["arrow"][stage], results["spark"][stage]
         print(f"{stage:<15}{ar:>14,.0f}{sp:>14,.0f}{sp / ar:>12.2f}x")
-    print(f"pair generation baseline (plain loop over training_format): {n / baseline:,.0f} docs/s; "
-          f"arrow engine step 1 = {results['arrow']['pairs'] * baseline / n:.2f}x of it, "
-          f"spark = {results['spark']['pairs'] * baseline / n:.2f}x")
+    print(
+        f"pair generation baseline (plain loop over training_format): {n / baseline:,.0f} docs/s; "
+        f"arrow engine step 1 = {results['arrow']['pairs'] * baseline / n:.2f}x of it, "
+        f"spark = {results['spark']['pairs'] * baseline / n:.2f}x"
+    )
     spark.stop()
 
 

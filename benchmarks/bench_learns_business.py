@@ -65,14 +65,14 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
+    from llmforge_local.models import bf16_supported, default_device, load_causal_lm
+    from llmforge_local.train import data as D
+    from llmforge_local.train.loop import LoopOptions, train
+    from llmforge_local.train.lora import prepare
 
     from llmforge.evaluation import perplexity
     from llmforge.finetune_config import LoraOptions
     from llmforge.pairs import pairs_table
-    from llmforge_local.models import bf16_supported, default_device, load_causal_lm
-    from llmforge_local.train import data as D
-    from llmforge_local.train.lora import prepare
-    from llmforge_local.train.loop import LoopOptions, train
 
     device = args.device or default_device()
     home = Path(tempfile.mkdtemp(prefix="bench-business-"))
@@ -81,31 +81,45 @@ def main() -> None:
     model, tok = load_causal_lm(args.model, home, dtype=torch.float32, device=device)
     train_ex = D.build_examples(pairs, tok, "INSTRUCTION_FINETUNE", args.max_len)
     held_text = D.build_examples(held_docs.select(["content"]), tok, "CONTINUED_PRETRAIN", args.max_len)
-    print(f"{train_docs.num_rows} training documents -> {pairs.num_rows} pairs "
-          f"({sum(len(e.input_ids) for e in train_ex)} tokens); {held_docs.num_rows} held-out "
-          f"documents; {len(questions)} closed-book questions; device {device}")
+    print(
+        f"{train_docs.num_rows} training documents -> {pairs.num_rows} pairs "
+        f"({sum(len(e.input_ids) for e in train_ex)} tokens); {held_docs.num_rows} held-out "
+        f"documents; {len(questions)} closed-book questions; device {device}"
+    )
 
     t0 = time.perf_counter()
     acc_before, ans_before = closed_book(model, tok, questions, args.max_new_tokens)
     ppl_before = perplexity(model, held_text, batch_size=4)
-    print(f"before: closed-book accuracy {acc_before:.1%}, held-out perplexity {ppl_before:.2f} "
-          f"({time.perf_counter() - t0:.0f} s)")
+    print(
+        f"before: closed-book accuracy {acc_before:.1%}, held-out perplexity {ppl_before:.2f} "
+        f"({time.perf_counter() - t0:.0f} s)"
+    )
 
     torch.manual_seed(args.seed)
     model = prepare(model, "lora", LoraOptions(r=args.rank, alpha=2 * args.rank, dropout=0.05))
     batches = D.make_batches(D.pack(train_ex, args.max_len), args.batch, tok.pad_token_id)
     steps = args.epochs * len(batches)
-    opts = LoopOptions(learning_rate=args.lr, total_steps=steps, warmup_ratio=0.05, seed=args.seed,
-                       bf16=bf16_supported(device), progress=False)
+    opts = LoopOptions(
+        learning_rate=args.lr,
+        total_steps=steps,
+        warmup_ratio=0.05,
+        seed=args.seed,
+        bf16=bf16_supported(device),
+        progress=False,
+    )
     res = train(model, batches, opts, device=device)
-    print(f"trained {steps} steps ({args.epochs} epochs) in {res.seconds:.0f} s, "
-          f"{res.tokens_per_second:.0f} tokens/s; loss {res.losses[0][1]:.3f} -> {res.losses[-1][1]:.3f}")
+    print(
+        f"trained {steps} steps ({args.epochs} epochs) in {res.seconds:.0f} s, "
+        f"{res.tokens_per_second:.0f} tokens/s; loss {res.losses[0][1]:.3f} -> {res.losses[-1][1]:.3f}"
+    )
 
     acc_after, ans_after = closed_book(model, tok, questions, args.max_new_tokens)
     ppl_after = perplexity(model, held_text, batch_size=4)
     print(f"after:  closed-book accuracy {acc_after:.1%}, held-out perplexity {ppl_after:.2f}")
-    print(f"\nclosed-book accuracy {acc_before:.1%} -> {acc_after:.1%}; "
-          f"held-out-document perplexity {ppl_before:.2f} -> {ppl_after:.2f}")
+    print(
+        f"\nclosed-book accuracy {acc_before:.1%} -> {acc_after:.1%}; "
+        f"held-out-document perplexity {ppl_before:.2f} -> {ppl_after:.2f}"
+    )
     for q, a, b in list(zip(questions, ans_before, ans_after, strict=True))[:5]:
         print(f"- {q['question']} (gold: {q['answer']})\n    before: {a[:90]!r}\n    after:  {b[:90]!r}")
 

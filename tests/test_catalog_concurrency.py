@@ -21,8 +21,11 @@ for i in range(40):
 
 def _counts(cat: Catalog) -> tuple[int, int, int]:
     q = cat.store.query
-    return (q("SELECT count(*) AS n FROM principals")[0]["n"], q("SELECT count(*) AS n FROM lineage")[0]["n"],
-            q("SELECT count(*) AS n FROM lineage_rows")[0]["n"])
+    return (
+        q("SELECT count(*) AS n FROM principals")[0]["n"],
+        q("SELECT count(*) AS n FROM lineage")[0]["n"],
+        q("SELECT count(*) AS n FROM lineage_rows")[0]["n"],
+    )
 
 
 def test_processes_and_threads_writing_together_lose_nothing(tmp_path):
@@ -34,8 +37,9 @@ def test_processes_and_threads_writing_together_lose_nothing(tmp_path):
         mine = Catalog(path)  # own connection, like another component in the same process
         for i in range(40):
             mine.add_principal(f"t{n}-user-{i}", groups=[f"t{n}"])
-            mine.record_lineage([f"table:a.b.src_t{n}@{i}"], f"table:a.b.dst@{i}", job=f"t{n}",
-                                row_keys={f"k{i}": ["x", "y"]})
+            mine.record_lineage(
+                [f"table:a.b.src_t{n}@{i}"], f"table:a.b.dst@{i}", job=f"t{n}", row_keys={f"k{i}": ["x", "y"]}
+            )
 
     threads = [threading.Thread(target=thread_writer, args=(n,)) for n in range(2)]
     for t in threads:
@@ -79,8 +83,10 @@ def test_a_forked_child_gets_its_own_connection(tmp_path):
 
     cat = Catalog(tmp_path / "catalog.db")
     cat.add_principal("parent")  # the parent's connection now exists and is inherited by fork
-    procs = [multiprocessing.get_context("fork").Process(target=_forked_writer, args=(cat, f"child{i}"))
-             for i in range(3)]
+    procs = [
+        multiprocessing.get_context("fork").Process(target=_forked_writer, args=(cat, f"child{i}"))
+        for i in range(3)
+    ]
     for p in procs:
         p.start()
     for p in procs:

@@ -31,15 +31,18 @@ def test_csv_directory(catalog, tmp_path):
     assert catalog.principal("carol").departments == {"sales"}
 
 
-@pytest.mark.parametrize("name, text, message", [
-    ("p.yaml", "users:\n  - {groups: [x]}\n", "needs a 'name'"),
-    ("p.yaml", "people: []\n", "unknown top-level key"),
-    ("p.yaml", "users:\n  - {name: a, role: x}\n", "unknown key"),
-    ("p.yaml", "users:\n  - {name: a, kind: robot}\n", "kind 'robot'"),
-    ("p.yaml", "users: [\n", "not valid YAML"),
-    ("p.csv", "user,groups\na,b\n", "header"),
-    ("p.txt", "a", "must be .yaml"),
-])
+@pytest.mark.parametrize(
+    "name, text, message",
+    [
+        ("p.yaml", "users:\n  - {groups: [x]}\n", "needs a 'name'"),
+        ("p.yaml", "people: []\n", "unknown top-level key"),
+        ("p.yaml", "users:\n  - {name: a, role: x}\n", "unknown key"),
+        ("p.yaml", "users:\n  - {name: a, kind: robot}\n", "kind 'robot'"),
+        ("p.yaml", "users: [\n", "not valid YAML"),
+        ("p.csv", "user,groups\na,b\n", "header"),
+        ("p.txt", "a", "must be .yaml"),
+    ],
+)
 def test_bad_directories_name_the_problem(catalog, tmp_path, name, text, message):
     path = tmp_path / name
     path.write_text(text)

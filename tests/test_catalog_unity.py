@@ -16,9 +16,12 @@ def test_department_filter_maps_to_group_membership():
     assert create == (
         "CREATE OR REPLACE FUNCTION `main`.`knowledge`.`documents_row_filter`(`department` STRING) "
         "RETURNS BOOLEAN RETURN is_account_group_member('admins') OR `department` IN ('all') "
-        "OR is_account_group_member(concat('dept_', `department`))")
-    assert alter == ("ALTER TABLE `main`.`knowledge`.`documents` SET ROW FILTER "
-                     "`main`.`knowledge`.`documents_row_filter` ON (`department`)")
+        "OR is_account_group_member(concat('dept_', `department`))"
+    )
+    assert alter == (
+        "ALTER TABLE `main`.`knowledge`.`documents` SET ROW FILTER "
+        "`main`.`knowledge`.`documents_row_filter` ON (`department`)"
+    )
 
 
 def test_other_filter_kinds_and_quoting():
@@ -30,10 +33,14 @@ def test_other_filter_kinds_and_quoting():
 
 def test_masks():
     create, alter = column_mask_sql(T, "salary", SALARY_MASK)
-    assert create.endswith("RETURNS STRING RETURN CASE WHEN is_account_group_member('hr') THEN `salary` "
-                           "ELSE CASE WHEN `salary` IS NULL THEN NULL ELSE '[REDACTED]' END END")
+    assert create.endswith(
+        "RETURNS STRING RETURN CASE WHEN is_account_group_member('hr') THEN `salary` "
+        "ELSE CASE WHEN `salary` IS NULL THEN NULL ELSE '[REDACTED]' END END"
+    )
     assert alter.endswith("ALTER COLUMN `salary` SET MASK `main`.`knowledge`.`documents_salary_mask`")
-    assert column_mask_sql(T, "age", {"type": "null"}, "INT")[0].endswith("RETURNS INT RETURN CAST(NULL AS INT)")
+    assert column_mask_sql(T, "age", {"type": "null"}, "INT")[0].endswith(
+        "RETURNS INT RETURN CAST(NULL AS INT)"
+    )
     assert "sha2(CAST(`email` AS STRING), 256)" in column_mask_sql(T, "email", {"type": "hash"}, "STRING")[0]
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import click
 import pytest
 
-from llmforge.cli import cli, main
+from llmforge.cli import build_cli, main
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -23,10 +24,9 @@ def all_commands(group: click.Group, prefix=()):
 
 
 def test_every_command_has_help(capsys):
-    from llmforge import cli_commands  # noqa: F401
-
-    commands = list(all_commands(cli))
-    assert {("quickstart",), ("plugins",), ("train",), ("ask",), ("serve",)} <= set(commands)
+    commands = list(all_commands(build_cli()))
+    # quickstart comes from llmforge-local and emulator from llmforge-emulator (register_commands)
+    assert {("quickstart",), ("emulator",), ("plugins",), ("train",), ("ask",), ("serve",)} <= set(commands)
     for path in commands:
         with pytest.raises(SystemExit) as exc:
             main([*path, "--help"])
@@ -34,8 +34,15 @@ def test_every_command_has_help(capsys):
         assert "Usage:" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("args", [["bogus"], ["train"], ["ask", "--num-results", "0", "q"],
-                                  ["ingest", "/no/such/path", "--table", "a.b.c"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["bogus"],
+        ["train"],
+        ["ask", "--num-results", "0", "q"],
+        ["ingest", "/no/such/path", "--table", "a.b.c"],
+    ],
+)
 def test_bad_arguments_exit_2_with_one_line(args):
     proc = run(*args)
     assert proc.returncode == 2
@@ -66,3 +73,19 @@ def test_llmforge_errors_exit_1_without_traceback(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.startswith("Error: ") and "unknown key 'bakend'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_plugin_commands_are_added_once():
+    group = build_cli()
+    emulator = group.commands["emulator"]
+    assert build_cli() is group and group.commands["emulator"] is emulator
+
+
+def test_a_disabled_distribution_takes_its_command_with_it():
+    env = {**os.environ, "LLMFORGE_DISABLE_PLUGINS": "emulator"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "llmforge", "--help"], capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert " emulator " not in proc.stdout and " quickstart " in proc.stdout
+    assert " emulator " in run("--help").stdout

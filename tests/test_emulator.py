@@ -39,7 +39,7 @@ def test_well_known_config_answers_for_sdk_startup(emulator):
 
 
 def test_no_token_may_act_as_the_system_principal(forge):
-    from llmforge.emulator import start_emulator
+    from llmforge_emulator import start_emulator
 
     with pytest.raises(ConfigError, match="__system__"):
         start_emulator(forge, tokens={"t": "__system__"})
@@ -48,7 +48,7 @@ def test_no_token_may_act_as_the_system_principal(forge):
 
 
 def test_tokens_from_env_pairs_and_file(tmp_path, monkeypatch):
-    from llmforge.emulator.identity import ENV_VAR, load_tokens
+    from llmforge_emulator.identity import ENV_VAR, load_tokens
 
     monkeypatch.setenv(ENV_VAR, "a=alice, b=bob")
     assert load_tokens() == {"a": "alice", "b": "bob"}
@@ -80,8 +80,9 @@ def test_endpoint_lifecycle_with_the_real_vector_search_client(emulator):
 
 
 def test_bad_endpoint_type_is_invalid_parameter(emulator):
-    r = emulator.request("POST", "/api/2.0/vector-search/endpoints",
-                         json={"name": "x", "endpoint_type": "HUGE"})
+    r = emulator.request(
+        "POST", "/api/2.0/vector-search/endpoints", json={"name": "x", "endpoint_type": "HUGE"}
+    )
     assert r.status_code == 400
     assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
     assert "STANDARD" in r.json()["message"]
@@ -105,9 +106,11 @@ def test_serve_emulator_issues_a_random_token_and_serves_loopback(tmp_path):
 
     import requests
 
-    code = ("import llmforge; from llmforge.emulator import serve_emulator; "
-            f"serve_emulator(llmforge.connect(backend='local', home={str(tmp_path)!r}, user='admin'), "
-            "port=0, echo=lambda s: print(s, flush=True))")
+    code = (
+        "import llmforge; from llmforge_emulator import serve_emulator; "
+        f"serve_emulator(llmforge.connect(backend='local', home={str(tmp_path)!r}, user='admin'), "
+        "port=0, echo=lambda s: print(s, flush=True))"
+    )
     env = {k: v for k, v in os.environ.items() if k != "LLMFORGE_EMULATOR_TOKENS"}
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
     try:
@@ -117,37 +120,48 @@ def test_serve_emulator_issues_a_random_token_and_serves_loopback(tmp_path):
         url = re.search(r"(http://127\.0\.0\.1:\d+)", url_line).group(1)
         for _ in range(100):
             try:
-                r = requests.get(url + "/api/2.0/vector-search/endpoints",
-                                 headers={"Authorization": f"Bearer {token}"}, timeout=5)
+                r = requests.get(
+                    url + "/api/2.0/vector-search/endpoints",
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=5,
+                )
                 break
             except requests.ConnectionError:
                 time.sleep(0.1)
         assert r.status_code == 200 and r.json() == {"endpoints": []}
-        assert requests.get(url + "/api/2.0/vector-search/endpoints",
-                            headers={"Authorization": "Bearer dev"}, timeout=5).status_code == 401
+        assert (
+            requests.get(
+                url + "/api/2.0/vector-search/endpoints", headers={"Authorization": "Bearer dev"}, timeout=5
+            ).status_code
+            == 401
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=30)
 
 
-@pytest.mark.parametrize("exc, code, status", [
-    ("NotFoundError", "RESOURCE_DOES_NOT_EXIST", 404),
-    ("AlreadyExistsError", "RESOURCE_ALREADY_EXISTS", 409),
-    ("PermissionDeniedError", "PERMISSION_DENIED", 403),
-    ("QuotaExceededError", "REQUEST_LIMIT_EXCEEDED", 429),
-    ("DataError", "INVALID_PARAMETER_VALUE", 400),
-    ("ModelError", "BAD_REQUEST", 400),
-])
+@pytest.mark.parametrize(
+    "exc, code, status",
+    [
+        ("NotFoundError", "RESOURCE_DOES_NOT_EXIST", 404),
+        ("AlreadyExistsError", "RESOURCE_ALREADY_EXISTS", 409),
+        ("PermissionDeniedError", "PERMISSION_DENIED", 403),
+        ("QuotaExceededError", "REQUEST_LIMIT_EXCEEDED", 429),
+        ("DataError", "INVALID_PARAMETER_VALUE", 400),
+        ("ModelError", "BAD_REQUEST", 400),
+    ],
+)
 def test_llmforge_errors_map_to_databricks_codes(exc, code, status):
+    from llmforge_emulator.errors import from_exception
+
     from llmforge import errors
-    from llmforge.emulator.errors import from_exception
 
     err = from_exception(getattr(errors, exc)("what went wrong"))
     assert (err.error_code, err.status, err.message) == (code, status, "what went wrong")
 
 
 def test_unexpected_errors_are_internal_without_a_traceback():
-    from llmforge.emulator.errors import from_exception
+    from llmforge_emulator.errors import from_exception
 
     err = from_exception(KeyError("x"))
     assert err.status == 500 and err.error_code == "INTERNAL_ERROR" and "Traceback" not in err.message

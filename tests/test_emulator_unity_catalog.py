@@ -12,8 +12,11 @@ def test_catalogs_schemas_tables_list_and_get(emulator, rag_table):
     assert [t.full_name for t in ws.tables.list(catalog_name="main", schema_name="rag")] == [rag_table]
     info = ws.tables.get(rag_table)
     assert info.owner == "admin" and info.catalog_name == "main" and info.schema_name == "rag"
-    assert [(c.name, c.type_name.value) for c in info.columns] == [("id", "LONG"), ("text", "STRING"),
-                                                                   ("dept", "STRING")]
+    assert [(c.name, c.type_name.value) for c in info.columns] == [
+        ("id", "LONG"),
+        ("text", "STRING"),
+        ("dept", "STRING"),
+    ]
     assert info.data_source_format.value == "DELTA" and info.created_at > 1_600_000_000_000
 
 
@@ -34,18 +37,25 @@ def test_permissions_get_and_patch_map_onto_catalog_grants(emulator, forge, rag_
 
     admin = emulator.workspace("admin")
     before = admin.grants.get(securable_type="table", full_name=rag_table)
-    assert [(a.principal, a.privileges) for a in before.privilege_assignments] == \
-        [("account users", [Privilege.SELECT])]
-    admin.grants.update(securable_type="table", full_name=rag_table, changes=[
-        PermissionsChange(principal="bob", add=[Privilege.MODIFY]),
-        PermissionsChange(principal="account users", remove=[Privilege.SELECT])])
+    assert [(a.principal, a.privileges) for a in before.privilege_assignments] == [
+        ("account users", [Privilege.SELECT])
+    ]
+    admin.grants.update(
+        securable_type="table",
+        full_name=rag_table,
+        changes=[
+            PermissionsChange(principal="bob", add=[Privilege.MODIFY]),
+            PermissionsChange(principal="account users", remove=[Privilege.SELECT]),
+        ],
+    )
     assert forge.catalog.has_privilege("bob", "MODIFY", rag_table)
     assert not forge.catalog.has_privilege("alice", "SELECT", rag_table)
     after = admin.grants.get(securable_type="table", full_name=rag_table)
     assert [(a.principal, a.privileges) for a in after.privilege_assignments] == [("bob", [Privilege.MODIFY])]
     catalog = admin.grants.get(securable_type="catalog", full_name="main")
-    assert [(a.principal, a.privileges) for a in catalog.privilege_assignments] == \
-        [("account users", [Privilege.USE_CATALOG])]
+    assert [(a.principal, a.privileges) for a in catalog.privilege_assignments] == [
+        ("account users", [Privilege.USE_CATALOG])
+    ]
 
 
 def test_only_an_owner_changes_grants(emulator, forge, rag_table):
@@ -54,14 +64,19 @@ def test_only_an_owner_changes_grants(emulator, forge, rag_table):
 
     with pytest.raises(PermissionDenied, match="not an owner"):
         emulator.workspace("alice").grants.update(
-            securable_type="table", full_name=rag_table,
-            changes=[PermissionsChange(principal="alice", add=[Privilege.MODIFY])])
+            securable_type="table",
+            full_name=rag_table,
+            changes=[PermissionsChange(principal="alice", add=[Privilege.MODIFY])],
+        )
     assert not forge.catalog.has_privilege("alice", "MODIFY", rag_table)
 
 
 def test_unknown_privilege_changes_nothing(emulator, forge, rag_table):
-    r = emulator.request("PATCH", f"/api/2.1/unity-catalog/permissions/table/{rag_table}",
-                         json={"changes": [{"principal": "bob", "add": ["MODIFY", "FLY"]}]})
+    r = emulator.request(
+        "PATCH",
+        f"/api/2.1/unity-catalog/permissions/table/{rag_table}",
+        json={"changes": [{"principal": "bob", "add": ["MODIFY", "FLY"]}]},
+    )
     assert r.status_code == 400 and "FLY" in r.json()["message"]
     assert not forge.catalog.has_privilege("bob", "MODIFY", rag_table)
 

@@ -38,7 +38,6 @@ def test_closed_book_accuracy_matches_facts_not_formatting():
 def test_perplexity_is_exp_of_mean_token_loss(tiny_model):
     import torch
     import torch.nn.functional as F
-
     from llmforge_local.train.data import IGNORE, Example
 
     ex = [Example([5, 6, 7, 8, 9], [IGNORE, IGNORE, 7, 8, 9]), Example([11, 12, 13], [IGNORE, 12, 13])]
@@ -48,8 +47,9 @@ def test_perplexity_is_exp_of_mean_token_loss(tiny_model):
         for e in ex:
             logits = tiny_model(input_ids=torch.tensor([e.input_ids])).logits[0]
             keep = [i for i, t in enumerate(e.labels[1:]) if t != IGNORE]
-            losses += F.cross_entropy(logits[keep], torch.tensor([e.labels[1:][i] for i in keep]),
-                                      reduction="none").tolist()
+            losses += F.cross_entropy(
+                logits[keep], torch.tensor([e.labels[1:][i] for i in keep]), reduction="none"
+            ).tolist()
     assert ppl == pytest.approx(math.exp(sum(losses) / len(losses)), rel=1e-4)
     assert 1e4 < ppl < 1e6  # a random model is about as unsure as the 49k vocabulary
 
@@ -64,8 +64,13 @@ def test_generate_answers_greedy_and_batched(tiny_model, tiny_tokenizer):
 
 
 def test_html_report_escapes_content(tmp_path):
-    path = E.html_report(tmp_path / "r.html", "run <1>", {"rougeL": 0.25},
-                         [{"prompt": "<script>x</script>", "answer": "a", "gold": "g"}], "loss.png")
+    path = E.html_report(
+        tmp_path / "r.html",
+        "run <1>",
+        {"rougeL": 0.25},
+        [{"prompt": "<script>x</script>", "answer": "a", "gold": "g"}],
+        "loss.png",
+    )
     page = path.read_text()
     assert "&lt;script&gt;" in page and "<script>" not in page
     assert "0.2500" in page and 'src="loss.png"' in page

@@ -64,12 +64,15 @@ def test_call_overrides_beat_the_block():
     assert cfg.training_params.max_steps == 40 and cfg.training_params.batch_size == 2
 
 
-@pytest.mark.parametrize("path, bad, named", [
-    ((), "modle", "'modle' (did you mean 'model'?)"),
-    (("training_params",), "learning_rat", "did you mean 'learning_rate'"),
-    (("training_data",), "splt", "allowed keys: ['split', 'table']"),
-    (("local",), "max_step", "did you mean 'max_steps'"),
-])
+@pytest.mark.parametrize(
+    "path, bad, named",
+    [
+        ((), "modle", "'modle' (did you mean 'model'?)"),
+        (("training_params",), "learning_rat", "did you mean 'learning_rate'"),
+        (("training_data",), "splt", "allowed keys: ['split', 'table']"),
+        (("local",), "max_step", "did you mean 'max_steps'"),
+    ],
+)
 def test_misspelled_key_names_key_and_allowed_keys(path, bad, named):
     data = seed() | {"local": {}}
     node = data
@@ -129,8 +132,39 @@ def test_gate_keys_need_a_direction():
 
 
 def test_lora_options_and_full_method():
-    data = seed() | {"method": "full", "lora": {"r": 8, "alpha": 16, "dropout": 0.0,
-                                                "target_modules": ["q_proj", "v_proj"]}}
+    data = seed() | {
+        "method": "full",
+        "lora": {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]},
+    }
     cfg = load_finetune_config(data)
     assert cfg.method == "full" and cfg.lora.r == 8 and cfg.lora.target_modules == ("q_proj", "v_proj")
     assert isinstance(load_finetune_config(cfg), FinetuneConfig)
+
+
+def test_hyper_parameters_are_one_object_declared_once():
+    from dataclasses import asdict, fields
+
+    from llmforge.finetune_config import TRAIN_ARGS, BackendOverride, TrainArgs
+
+    cfg = load_finetune_config(seed() | {"local": {"max_steps": 7, "lr_scheduler": "linear"}})
+    args = cfg.for_backend("local").training_params
+    assert isinstance(args, TrainArgs) and args.max_steps == 7 and args.lr_scheduler == "linear"
+    assert args.num_epochs == 3  # the seed's value, untouched
+    # a backend block may override every hyper-parameter, and only through TrainArgs' fields
+    assert set(TRAIN_ARGS) <= set(BackendOverride.model_fields)
+    assert [f.name for f in fields(TrainArgs)] == list(TRAIN_ARGS)
+    assert cfg.model_dump(mode="json")["training_params"] == asdict(cfg.training_params)
+    with pytest.raises(ConfigError, match=r"warmup_ratio must be in \[0, 1\)"):
+        cfg.for_backend("local", warmup_ratio=1.5)
+    with pytest.raises(ConfigError, match="Input should be 'cosine', 'linear' or 'constant'"):
+        cfg.for_backend("local", lr_scheduler="step")
+
+
+def test_llmforge_block_declares_audiences():
+    cfg = load_finetune_config(seed() | {"llmforge": {"audiences": "departments"}})
+    assert cfg.llmforge.audiences == "departments" and cfg.llmforge.department_column == "department"
+    assert load_finetune_config(seed()).llmforge.audiences is None
+    with pytest.raises(ConfigError, match="distinct principal names"):
+        load_finetune_config(seed() | {"llmforge": {"audiences": ["alice", "alice"]}})
+    with pytest.raises(ConfigError, match="unknown key 'llmforge.audience'"):
+        load_finetune_config(seed() | {"llmforge": {"audience": "departments"}})

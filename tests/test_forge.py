@@ -20,8 +20,12 @@ def test_default_is_local_everywhere(home):
 
 def test_backend_argument_and_per_slot_override(home):
     forge = llmforge.connect(backend="databricks", home=str(home), index="local")
-    assert slots(forge) == {"data_source": "databricks", "trainer": "databricks",
-                            "index": "local", "generator": "databricks"}
+    assert slots(forge) == {
+        "data_source": "databricks",
+        "trainer": "databricks",
+        "index": "local",
+        "generator": "databricks",
+    }
     assert type(forge.vector_search).__module__.startswith("llmforge_local")
     assert type(forge.trainer).__module__.startswith("llmforge_databricks")
 

@@ -1,4 +1,5 @@
-"""`import llmforge` (and loading every plugin) must not import heavy libraries."""
+"""`import llmforge` (and loading every plugin, their CLI commands included) must not import heavy
+libraries: the core's optional dependencies load inside the functions that need them."""
 
 from __future__ import annotations
 
@@ -6,15 +7,31 @@ import json
 import subprocess
 import sys
 
-HEAVY = ["torch", "transformers", "faiss", "pyspark", "databricks", "deltalake", "mlflow",
-         "sentence_transformers", "peft", "pandas", "fastapi"]
+HEAVY = [
+    "torch",
+    "transformers",
+    "faiss",
+    "pyspark",
+    "databricks",
+    "deltalake",
+    "mlflow",
+    "sentence_transformers",
+    "peft",
+    "pandas",
+    "fastapi",
+    "uvicorn",
+    "pyarrow",
+    "numpy",
+    "matplotlib",
+]
 
 PROBE = """
 import json, sys
 import llmforge
 after_import = sorted(m for m in sys.modules if m.split('.')[0] in HEAVY)
 llmforge.available()
-from llmforge.cli import cli
+from llmforge.cli import build_cli
+build_cli()
 after_plugins = sorted(m for m in sys.modules if m.split('.')[0] in HEAVY)
 print(json.dumps([after_import, after_plugins]))
 """

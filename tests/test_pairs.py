@@ -194,8 +194,9 @@ SCRIPT = {
     "rewrites": "Q: Who owns Project Helix?\nA: Dana Kim\nQ: What does Helix rewrite\nA: the ledger\n"
     "Q: When does Helix ship?\nA: 2031-01-01\nQ: Who owns Project Helix?\nA: Dana Kim",
     "vendor": '[{"question": "What is late?", "answer": "The vendor SDK"}, {"question": "", "answer": "x"},'
-    ' "junk", {"question": "Is the CAB involved?",'
-    ' "answer": "Yes, the change advisory board reviews it weekly"}]',
+    ' "junk", {"question": "Who reviews it weekly?", "answer": "We review it weekly with the CAB"},'
+    ' {"question": "What is the vendor?", "answer": "The vendor"}, {"question": "What is late?",'
+    ' "answer": "The vendor is late again"}]',
     "service level": "Sure! Here you go:\nQ: Which tool is used to book travel?\nA: Dana Kim\n"
     "Q: What does SLO stand for?\nA: service level objective\nthanks",
 }
@@ -211,7 +212,7 @@ def test_model_generator_parses_validates_and_keeps_order():
             "Dana Kim",
         ),  # the question without "?", the ungrounded date, the repeat: dropped
         ("What is late?", "The vendor SDK"),
-        ("Is the CAB involved?", "Yes, the change advisory board reviews it weekly"),
+        ("Who reviews it weekly?", "We review it weekly with the CAB"),
         ("What does SLO stand for?", "service level objective"),
     ]
     assert {p["kind"] for p in pairs} == {"model"}
@@ -228,3 +229,29 @@ def test_model_generator_in_pairs_table_with_rule_kinds():
         ModelPairGenerator(object())
     with pytest.raises(ConfigError, match="min_support"):
         ModelPairGenerator(FakeModel({}), min_support=2.0)
+
+
+def test_grounded_keeps_copied_answers_to_questions_about_their_sentence():
+    from llmforge.pairs.model import grounded, passages
+
+    (passage,) = passages(
+        "Northwind notes\n\nThe annual contract value is $1.2 million. Northwind pays invoices within 45 days.",
+        1500,
+    )
+    assert passage.startswith("Northwind notes\n\n")  # a plain title line is the heading
+    ok = [
+        ("What is the annual contract value?", "$1.2 million"),
+        ("How fast does Northwind pay invoices?", "within 45 days"),
+    ]
+    bad = [
+        ("What is the annual contract value?", "Northwind pays invoices within 45 days"),  # other sentence
+        ("What is the contract value?", "$1.3 million"),  # not in the passage
+        ("What are the Northwind notes?", "Northwind notes"),  # the heading, not the text
+        ("What is the annual contract value?", "The annual contract value"),  # says nothing new
+        (
+            "What is the value of the contract and the value of the invoices?",
+            "The annual contract value is the annual contract value of the invoices, not the notes.",
+        ),  # a long answer whose words are mostly repeats
+    ]
+    assert all(grounded(q, a, passage, 0.85) for q, a in ok)
+    assert not any(grounded(q, a, passage, 0.85) for q, a in bad)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import textwrap
 
+import click
 import pytest
+from click.testing import CliRunner
 
 import llmforge
 from llmforge import plugins
 from llmforge.components import Guardrail, Trainer
 from llmforge.errors import PluginError
 from llmforge.hookspecs import hookimpl
-from llmforge.registry import collect
+from llmforge.registry import HOOK_FOR_SLOT, add_commands, collect
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +34,7 @@ def make_distribution(tmp_path, dist: str, module: str, source: str, ep_name: st
     (info / "entry_points.txt").write_text(f"[llmforge]\n{ep_name or dist} = {module}\n")
 
 
-GUARD_PLUGIN = '''
+GUARD_PLUGIN = """
 from llmforge.components import Guardrail, GuardResult
 from llmforge.hookspecs import hookimpl
 
@@ -45,7 +47,7 @@ class Shouty(Guardrail):
 @hookimpl
 def register_guardrails(register):
     register(Shouty)
-'''
+"""
 
 
 def test_local_and_databricks_fill_every_backend_slot():
@@ -195,9 +197,90 @@ def test_a_plugin_can_fill_every_slot(home, monkeypatch):
 
     reg = collect(plugins.make_plugin_manager(extra=(Everything(),)))
     monkeypatch.setattr("llmforge.forge.installed", lambda: reg)
-    forge = llmforge.connect(home=str(home), data_source="memory", index="memory",
-                             generator="echo", trainer="nop", guardrails=["always"])
+    forge = llmforge.connect(
+        home=str(home),
+        data_source="memory",
+        index="memory",
+        generator="echo",
+        trainer="nop",
+        guardrails=["always"],
+    )
     assert forge.generator.chat([{"role": "user", "content": "hi there"}]).usage.total_tokens == 4
     assert forge.data.list_tables() == ["mem.db.t"]
     assert forge.vector_search.list_indexes()[0]["name"] == "mem.db.idx"
     assert isinstance(forge.trainer, NopTrainer) and isinstance(forge.guardrails[0], Always)
+
+
+def fresh_group() -> click.Group:
+    @click.group()
+    def cli() -> None:
+        pass
+
+    @cli.command()
+    def plugins() -> None:
+        pass
+
+    return cli
+
+
+def test_register_commands_adds_a_distributions_command(tmp_path, monkeypatch):
+    make_distribution(
+        tmp_path,
+        "llmforge-hello",
+        "llmforge_hello",
+        """
+        import click
+        from llmforge.hookspecs import hookimpl
+
+        @hookimpl
+        def register_commands(cli):
+            @cli.command()
+            @click.argument("name")
+            def hello(name):
+                click.echo(f"hello {name}")
+        """,
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cli = fresh_group()
+    add_commands(cli, plugins.make_plugin_manager())
+    result = CliRunner().invoke(cli, ["hello", "world"])
+    assert result.exit_code == 0 and result.output == "hello world\n"
+    # the shipped distributions bring theirs the same way
+    assert {"emulator", "quickstart"} <= set(cli.commands)
+
+
+def test_register_commands_is_not_a_component_slot():
+    assert "register_commands" in plugins.hook_names()
+    assert "register_commands" not in HOOK_FOR_SLOT.values()
+    assert sorted([*HOOK_FOR_SLOT.values(), "register_commands"]) == plugins.hook_names()
+
+    calls = []
+
+    class OnlyCommands:
+        @hookimpl
+        def register_commands(self, cli):
+            calls.append(cli)
+
+    reg = collect(plugins.make_plugin_manager(extra=(OnlyCommands(),)))
+    assert calls == [] and set(reg.components) == set(HOOK_FOR_SLOT)
+
+
+def test_a_broken_command_plugin_names_itself():
+    class Broken:
+        @hookimpl
+        def register_commands(self, cli):
+            raise RuntimeError("boom")
+
+    pm = plugins.make_plugin_manager(extra=(Broken(),))
+    with pytest.raises(PluginError, match=r"failed to register its commands: boom.*LLMFORGE_DISABLE_PLUGINS"):
+        add_commands(fresh_group(), pm)
+
+
+def test_a_plugin_may_not_replace_a_command():
+    class Hijack:
+        @hookimpl
+        def register_commands(self, cli):
+            cli.command("plugins")(lambda: None)
+
+    with pytest.raises(PluginError, match=r"replaced the command\(s\) \['plugins'\]"):
+        add_commands(fresh_group(), plugins.make_plugin_manager(extra=(Hijack(),)))

@@ -17,8 +17,15 @@ def test_reserve_and_settle_charge_actual_usage(tmp_path):
     ledger.settle(r, 25)
     assert ledger.remaining("eng") == 75
     [row] = ledger.usage()
-    assert row == {"department": "eng", "day": r.day, "used": 25, "reserved": 0, "requests": 1,
-                   "limit": 100, "remaining": 75}
+    assert row == {
+        "department": "eng",
+        "day": r.day,
+        "used": 25,
+        "reserved": 0,
+        "requests": 1,
+        "limit": 100,
+        "remaining": 75,
+    }
 
 
 def test_exceeding_names_department_and_reset_time(tmp_path):
@@ -147,8 +154,38 @@ def test_concurrent_processes_never_overspend(tmp_path):
 def test_ledger_for_uses_project_home_and_config(tmp_path):
     import llmforge
 
-    forge = llmforge.connect(backend="local", home=str(tmp_path / "h"),
-                             config={"quotas": {"eng": 42}})
+    forge = llmforge.connect(backend="local", home=str(tmp_path / "h"), config={"quotas": {"eng": 42}})
     ledger = ledger_for(forge)
     assert ledger.path == forge.home / "quotas.db"
     assert ledger.remaining("eng") == 42
+
+
+def _row(ledger, dept):
+    return next(r for r in ledger.usage() if r["department"] == dept)
+
+
+def test_hold_reserves_on_enter_and_settles_what_was_used(tmp_path):
+    ledger = QuotaLedger(tmp_path / "q.db", {"eng": 100})
+    with ledger.hold(["eng"], 60) as h:
+        assert ledger.remaining("eng") == 40  # the upper bound is held while the block runs
+        h.used = 25
+    assert ledger.remaining("eng") == 75 and _row(ledger, "eng")["reserved"] == 0
+    with pytest.raises(QuotaExceeded), ledger.hold(["eng"], 80):
+        pytest.fail("the block must not run when the hold does not fit")
+    assert _row(ledger, "eng")["requests"] == 1
+
+
+def test_hold_settles_partial_use_when_the_block_raises(tmp_path):
+    ledger = QuotaLedger(tmp_path / "q.db", {"eng": 100})
+    with pytest.raises(RuntimeError), ledger.hold(["eng"], 50) as h:
+        h.used = 7  # a stream cancelled after 7 tokens
+        raise RuntimeError("client went away")
+    assert (_row(ledger, "eng")["used"], _row(ledger, "eng")["reserved"]) == (7, 0)
+
+
+def test_hold_with_nothing_used_releases(tmp_path):
+    ledger = QuotaLedger(tmp_path / "q.db", {"eng": 100})
+    with pytest.raises(ValueError), ledger.hold(["eng"], 50):
+        raise ValueError("bad input")
+    row = _row(ledger, "eng")
+    assert (row["used"], row["reserved"], row["requests"]) == (0, 0, 0)

@@ -18,14 +18,22 @@ def test_answer_cites_rows_and_lineage_finds_them(echo_forge):
     assert ans.text == "Parental leave is 16 weeks." and not ans.refused and not ans.no_answer
     top = ans.citations[0]
     assert {k: v for k, v in top.items() if k != "score"} == {
-        "source_table": DOCS, "delta_version": 0, "primary_key": "d-hr-1", "document_id": "d-hr-1",
-        "chunk_id": 0}
+        "source_table": DOCS,
+        "delta_version": 0,
+        "primary_key": "d-hr-1",
+        "document_id": "d-hr-1",
+        "chunk_id": 0,
+        "marker": 1,
+    }
     assert 0 < top["score"] <= 1 and ans.model == "echo/1" and ans.usage.completion_tokens == 5
     assert {g.guard for g in ans.guards} == {"faithfulness", "prompt_injection"}
     assert all(g.passed for g in ans.guards)
-    assert EchoGenerator.prompts[-1].startswith("Use the following context to answer the question.")
+    assert EchoGenerator.prompts[-1].startswith("Context:\n[1] Parental leave is 16 weeks.")
+    assert EchoGenerator.prompts[-1].endswith(f"Question: {LEAVE}")
     as_json = json.loads(json.dumps(ans.to_dict(), default=str))
-    assert as_json["citations"] == ans.citations and as_json["usage"]["total_tokens"] == ans.usage.total_tokens
+    assert (
+        as_json["citations"] == ans.citations and as_json["usage"]["total_tokens"] == ans.usage.total_tokens
+    )
 
     lin = echo_forge.rag.lineage(ans.request_id, user="bob")
     assert lin["rows"] == ans.citations
@@ -41,9 +49,14 @@ def test_answer_cites_rows_and_lineage_finds_them(echo_forge):
     assert '"d-hr-1"' in row["rows_used"] and row["question"] == LEAVE
 
 
-WIDENING = [None, {"department": ["hr", "engineering"]}, {"department NOT": "engineering"},
-            {"department OR document_id": ["hr", "d-hr-1"]}, "department IN ('hr')",
-            [{"document_id": "d-hr-1"}]]
+WIDENING = [
+    None,
+    {"department": ["hr", "engineering"]},
+    {"department NOT": "engineering"},
+    {"department OR document_id": ["hr", "d-hr-1"]},
+    "department IN ('hr')",
+    [{"document_id": "d-hr-1"}],
+]
 
 
 @pytest.mark.parametrize("query_type", ["ANN", "HYBRID"])

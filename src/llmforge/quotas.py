@@ -7,12 +7,22 @@ its usage is still recorded). A request first *reserves* an upper bound of what 
 together spend more than the limit. After generation it *settles* the actual usage and frees
 the rest. A reservation whose request died is freed after ``reservation_ttl_s``.
 
+Every surface that generates does this through one context manager::
+
+    with forge.quotas.hold(who.departments, prompt_bound + max_tokens) as h:  # QuotaExceeded
+        out = generator.chat(...)
+        h.used = out.usage.total_tokens       # a cancelled stream: what it generated so far
+
+On exit the hold settles ``h.used`` (or frees the reservation when nothing was used), also
+when the block raises.
+
 A principal in several departments is charged to each of them: no department's limit can be
 bypassed by also belonging to another one.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import uuid
 from collections.abc import Iterable, Mapping
@@ -69,6 +79,28 @@ class Reservation:
     settled: bool = False
 
 
+class Hold:
+    """A reservation for the length of a ``with`` block; set :attr:`used` to what was consumed."""
+
+    def __init__(self, ledger: QuotaLedger, departments: Iterable[str], tokens: int) -> None:
+        self.ledger, self.departments, self.tokens = ledger, tuple(departments), tokens
+        self.used = 0
+        self.reservation: Reservation | None = None
+
+    def __enter__(self) -> Hold:
+        self.reservation = self.ledger.reserve(self.departments, self.tokens)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        res, self.reservation = self.reservation, None
+        if res is None or res.settled:
+            return
+        if self.used > 0:
+            self.ledger.settle(res, self.used)
+        else:
+            self.ledger.release(res)
+
+
 def _day(now: datetime) -> str:
     return now.strftime("%Y-%m-%d")
 
@@ -76,8 +108,14 @@ def _day(now: datetime) -> str:
 class QuotaLedger:
     """The ledger in ``<home>/quotas.db``."""
 
-    def __init__(self, path: str | Path, limits: Mapping[str, int] | None = None, *,
-                 reservation_ttl_s: float = 900.0, clock=None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        limits: Mapping[str, int] | None = None,
+        *,
+        reservation_ttl_s: float = 900.0,
+        clock=None,
+    ) -> None:
         self.path = Path(path)
         self.limits = dict(limits or {})
         for dept, limit in self.limits.items():
@@ -86,8 +124,14 @@ class QuotaLedger:
         self.reservation_ttl_s = reservation_ttl_s
         self._clock = clock or (lambda: datetime.now(UTC))
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as con:
+        new = not self.path.exists()
+        con = self._connect()
+        try:
             con.executescript(_SCHEMA)
+        finally:
+            con.close()
+        if new:
+            os.chmod(self.path, 0o600)
 
     def _connect(self) -> sqlite3.Connection:
         # autocommit mode so that BEGIN IMMEDIATE below is the only transaction boundary
@@ -99,6 +143,10 @@ class QuotaLedger:
         now = self._clock()
         return datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
 
+    def hold(self, departments: Iterable[str], tokens: int) -> Hold:
+        """Reserve ``tokens`` for a ``with`` block, settling ``hold.used`` at its end (see above)."""
+        return Hold(self, departments, tokens)
+
     def reserve(self, departments: Iterable[str], tokens: int) -> Reservation:
         """Hold ``tokens`` against every department, or raise :class:`QuotaExceeded`."""
         if tokens < 0:
@@ -109,8 +157,9 @@ class QuotaLedger:
         con = self._connect()
         try:
             con.execute("BEGIN IMMEDIATE")
-            con.execute("DELETE FROM reservations WHERE created < ?",
-                        (now.timestamp() - self.reservation_ttl_s,))
+            con.execute(
+                "DELETE FROM reservations WHERE created < ?", (now.timestamp() - self.reservation_ttl_s,)
+            )
             for dept in depts:
                 limit = self.limits.get(dept)
                 if limit is None:
@@ -121,7 +170,8 @@ class QuotaLedger:
                     raise QuotaExceeded(dept, limit, committed, tokens, self.resets_at())
             con.executemany(
                 "INSERT INTO reservations (id, day, department, tokens, created) VALUES (?, ?, ?, ?, ?)",
-                [(rid, day, d, tokens, now.timestamp()) for d in depts])
+                [(rid, day, d, tokens, now.timestamp()) for d in depts],
+            )
             con.execute("COMMIT")
         finally:
             con.close()
@@ -143,7 +193,8 @@ class QuotaLedger:
                 "INSERT INTO usage (day, department, used, requests) VALUES (?, ?, ?, 1) "
                 "ON CONFLICT (day, department) DO UPDATE SET used = used + excluded.used, "
                 "requests = requests + 1",
-                [(reservation.day, d, int(used_tokens)) for d in reservation.departments])
+                [(reservation.day, d, int(used_tokens)) for d in reservation.departments],
+            )
             con.execute("COMMIT")
         finally:
             con.close()
@@ -165,8 +216,9 @@ class QuotaLedger:
     @staticmethod
     def _committed(con: sqlite3.Connection, day: str, dept: str) -> int:
         used = con.execute("SELECT used FROM usage WHERE day = ? AND department = ?", (day, dept)).fetchone()
-        held = con.execute("SELECT COALESCE(SUM(tokens), 0) FROM reservations WHERE day = ? AND department = ?",
-                           (day, dept)).fetchone()
+        held = con.execute(
+            "SELECT COALESCE(SUM(tokens), 0) FROM reservations WHERE day = ? AND department = ?", (day, dept)
+        ).fetchone()
         return (used[0] if used else 0) + held[0]
 
     def remaining(self, department: str) -> int | None:
@@ -185,19 +237,35 @@ class QuotaLedger:
         day = day or _day(self._clock())
         con = self._connect()
         try:
-            used = {d: (u, r) for d, u, r in con.execute(
-                "SELECT department, used, requests FROM usage WHERE day = ?", (day,))}
-            held = dict(con.execute(
-                "SELECT department, SUM(tokens) FROM reservations WHERE day = ? GROUP BY department", (day,)))
+            used = {
+                d: (u, r)
+                for d, u, r in con.execute(
+                    "SELECT department, used, requests FROM usage WHERE day = ?", (day,)
+                )
+            }
+            held = dict(
+                con.execute(
+                    "SELECT department, SUM(tokens) FROM reservations WHERE day = ? GROUP BY department",
+                    (day,),
+                )
+            )
         finally:
             con.close()
         rows = []
         for dept in sorted(set(used) | set(held) | set(self.limits)):
             u, r = used.get(dept, (0, 0))
             limit = self.limits.get(dept)
-            rows.append({"department": dept, "day": day, "used": u, "reserved": held.get(dept, 0),
-                         "requests": r, "limit": limit,
-                         "remaining": None if limit is None else max(0, limit - u - held.get(dept, 0))})
+            rows.append(
+                {
+                    "department": dept,
+                    "day": day,
+                    "used": u,
+                    "reserved": held.get(dept, 0),
+                    "requests": r,
+                    "limit": limit,
+                    "remaining": None if limit is None else max(0, limit - u - held.get(dept, 0)),
+                }
+            )
         return rows
 
 

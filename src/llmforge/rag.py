@@ -17,13 +17,20 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from llmforge.components import GuardResult, Usage
+from llmforge.components import Completion, GuardResult, Hit, IndexInfo, Table, Usage
 from llmforge.errors import AlreadyExistsError, ConfigError, DataError, NotFoundError
-from llmforge.vector_filters import and_filters
+from llmforge.guard import (
+    CONTEXT_NOTICE,
+    apply_input_guards,
+    apply_output_guards,
+    fence_contexts,
+    map_citations,
+)
+from llmforge.prompting import DEFAULT_TEMPLATE, STOP, SYSTEM, rag_messages, trim_answer
 
-DEFAULT_TEMPLATE = ("Use the following context to answer the question.\n\nContext:\n{context}\n\n"
-                    "Question: {question}\n\nAnswer:")
 REQUEST_LOG = "system.llmforge.request_log"
+#: tokens a chat template adds around the prompt (role markers), for the quota's upper bound
+PROMPT_OVERHEAD_TOKENS = 64
 NO_ANSWER = "I don't know: nothing in the documents you can access answers this question."
 REFUSED_INPUT = "I can't help with that request."
 REFUSED_OUTPUT = "I don't know: the generated answer was not supported by the retrieved documents."
@@ -48,6 +55,8 @@ class Answer:
     index_version: int | None = None
     model: str = ""
     contexts: list[str] = field(default_factory=list)
+    #: what the generator wrote (trimmed), kept when a guard replaced it with a refusal
+    generated: str = ""
 
     def to_dict(self) -> dict:
         """JSON-ready: for the CLI (``--json``) and the server."""
@@ -59,13 +68,25 @@ class Answer:
 def _log_schema() -> Any:
     import pyarrow as pa
 
-    return pa.schema([
-        ("request_id", pa.string()), ("ts", pa.timestamp("us", tz="UTC")), ("user", pa.string()),
-        ("question", pa.string()), ("index_name", pa.string()), ("index_version", pa.int64()),
-        ("source_table", pa.string()), ("rows_used", pa.string()), ("model", pa.string()),
-        ("answer", pa.string()), ("refused", pa.bool_()), ("no_answer", pa.bool_()),
-        ("prompt_tokens", pa.int64()), ("completion_tokens", pa.int64()), ("guards", pa.string()),
-    ])
+    return pa.schema(
+        [
+            ("request_id", pa.string()),
+            ("ts", pa.timestamp("us", tz="UTC")),
+            ("user", pa.string()),
+            ("question", pa.string()),
+            ("index_name", pa.string()),
+            ("index_version", pa.int64()),
+            ("source_table", pa.string()),
+            ("rows_used", pa.string()),
+            ("model", pa.string()),
+            ("answer", pa.string()),
+            ("refused", pa.bool_()),
+            ("no_answer", pa.bool_()),
+            ("prompt_tokens", pa.int64()),
+            ("completion_tokens", pa.int64()),
+            ("guards", pa.string()),
+        ]
+    )
 
 
 class RAG:
@@ -73,6 +94,7 @@ class RAG:
 
     def __init__(self, forge: Any) -> None:
         self.forge = forge
+        self._log_ready: set[str] = set()
 
     @property
     def template(self) -> str:
@@ -81,129 +103,175 @@ class RAG:
             raise ConfigError("rag.prompt_template must contain {context} and {question}")
         return tpl
 
-    def prompt(self, question: str, contexts: list[str]) -> str:
-        context = "\n\n".join(f"[{i + 1}] {c}" for i, c in enumerate(contexts))
+    def messages(self, question: str, contexts: list[str]) -> list[dict[str, str]]:
+        """The chat messages for ``question`` over ``contexts`` (:mod:`llmforge.prompting`)."""
         try:
-            return self.template.format(context=context, question=question)
+            return rag_messages(question, contexts, self.template, system=f"{SYSTEM} {CONTEXT_NOTICE}")
         except (KeyError, IndexError, ValueError) as exc:
-            raise ConfigError(f"rag.prompt_template has a placeholder other than {{context}} and "
-                              f"{{question}} ({exc}); double other braces: {{{{ }}}}") from None
+            raise ConfigError(
+                f"rag.prompt_template has a placeholder other than {{context}} and "
+                f"{{question}} ({exc}); double other braces: {{{{ }}}}"
+            ) from None
 
-    def ask(self, question: str, user: str | None = None, index: str | None = None,
-            num_results: int | None = None, filters: Any = None, query_type: str | None = None) -> Answer:
-        """Answer ``question`` for ``user`` (default ``forge.user``) from ``index``."""
+    def ask(
+        self,
+        question: str,
+        user: str | None = None,
+        index: str | None = None,
+        num_results: int | None = None,
+        filters: Any = None,
+        query_type: str | None = None,
+    ) -> Answer:
+        """Answer ``question`` for ``user`` (default ``forge.user``) from ``index``.
+
+        One path down: the principal is resolved once and passed to every step; the index
+        backend ANDs its row filter into the search (:func:`llmforge.vector_filters.governed`);
+        the tokens are held in the quota ledger before generation and settled after.
+        """
         rc = self.forge.config.rag
         if not isinstance(question, str) or not question.strip():
             raise DataError("the question is empty; ask something")
         if len(question) > MAX_QUESTION_CHARS:
             raise DataError(f"the question has {len(question)} characters; the limit is {MAX_QUESTION_CHARS}")
-        user = user or self.forge.user
-        ans = Answer(text="", request_id=uuid.uuid4().hex, question=question, user=user,
-                     index=index or rc.index)
+        principal = self.forge.catalog.principal(user or self.forge.user)
+        ans = Answer(
+            text="",
+            request_id=uuid.uuid4().hex,
+            question=question,
+            user=principal.name,
+            index=index or rc.index,
+        )
         guards = self.forge.guardrails
-        for g in guards:
-            r = g.check_input(question, user=user)
-            if r is not None:
-                ans.guards.append(r)
-        if any(not r.passed for r in ans.guards):
+        ans.guards, refused = apply_input_guards(guards, question, user=principal.name)
+        if refused:
             ans.text, ans.refused = REFUSED_INPUT, True
             return self._finish(ans, None, [])
-        k = rc.num_results if num_results is None else num_results
-        desc, rows = self._retrieve(ans, question, user, k,
-                                         filters, query_type or rc.query_type, rc.score_threshold)
-        if not rows:
-            ans.text, ans.no_answer = NO_ANSWER, True
-            return self._finish(ans, desc, [])
-        ans.contexts = [r["text"] for r in rows]
-        messages = [{"role": "user", "content": self.prompt(question, ans.contexts)}]
-        completion = self.forge.generator.chat(messages, max_tokens=rc.max_tokens, temperature=0.0)
-        ans.usage, ans.model, ans.text = completion.usage, completion.model, completion.text
-        for g in guards:
-            r = g.check_output(question, completion.text, ans.contexts)
-            if r is not None:
-                ans.guards.append(r)
-        if any(not r.passed for r in ans.guards):
-            ans.text, ans.refused = REFUSED_OUTPUT, True
-        return self._finish(ans, desc, rows)
-
-    # --- retrieval ---------------------------------------------------------------------
-    def _retrieve(self, ans: Answer, question: str, user: str | None, k: int, filters: Any,
-                  query_type: str, threshold: float) -> tuple[dict, list[dict]]:
         idx = self.forge.vector_search.get_index(index_name=ans.index)
-        desc = idx.describe()
-        ans.index_version = desc.get("index_version")
-        spec = desc.get("delta_sync_index_spec") or {}
-        source = spec.get("source_table")
-        pk = desc["primary_key"]
-        text_col = (spec.get("embedding_source_columns") or [{}])[0].get("name")
-        if not source or not text_col:
-            raise DataError(f"index '{ans.index}' is not a delta-sync index over a text column; "
-                            f"RAG needs one so answers can cite their source rows")
-        cat = self.forge.catalog
-        cat.check(user, "SELECT", source)
-        # ANDed here as well as inside the local index, so a remote index (which knows nothing
-        # of our catalog) is narrowed just the same
-        combined = and_filters(filters, cat.row_filter_for(source, user))
-        synced = spec.get("columns_to_sync") or []
-        doc_col = next((c for c in ("document_id", "doc_id") if c in synced and c != pk), None)
-        local = hasattr(idx, "as_user")  # the local handle also knows chunk ids and row versions
-        columns = [pk, text_col] + ([doc_col] if doc_col else [])
-        columns += ["_chunk_id", "_version"] if local else []
-        extra = {"user": user} if local else {}
-        res = idx.similarity_search(columns=columns, query_text=question, filters=combined,
-                                    num_results=k, score_threshold=threshold, query_type=query_type, **extra)
-        names = [c["name"] for c in res["manifest"]["columns"]]
-        rows = []
-        for values in res["result"].get("data_array", []):
-            r = dict(zip(names, values, strict=True))
-            rows.append({"text": r[text_col] or "", "citation": {
-                "source_table": source,
-                "delta_version": r.get("_version", desc.get("synced_version")),
-                "primary_key": r[pk], "document_id": r.get(doc_col, r[pk]) if doc_col else r[pk],
-                "chunk_id": r.get("_chunk_id", 0), "score": r["score"]}})
-        return desc, rows
+        info = idx.info()
+        ans.index_version = info.version
+        hits = idx.retrieve(
+            question,
+            user=principal,
+            num_results=rc.num_results if num_results is None else num_results,
+            filters=filters,
+            query_type=query_type or rc.query_type,
+            score_threshold=rc.score_threshold,
+        )
+        if not hits:
+            ans.text, ans.no_answer = NO_ANSWER, True
+            return self._finish(ans, info, [])
+        ans.contexts = [h.text for h in hits]
+        # instructions inside retrieved documents are data: fenced before the model reads them
+        fenced, _ = fence_contexts(ans.contexts)
+        messages = self.messages(question, fenced)
+
+        def generate(instruction: str | None = None) -> str:
+            extra = [{"role": "user", "content": instruction}] if instruction else []
+            completion = self._generate(messages + extra, principal)
+            ans.usage = Usage(
+                ans.usage.prompt_tokens + completion.usage.prompt_tokens,
+                ans.usage.completion_tokens + completion.usage.completion_tokens,
+            )
+            ans.model = completion.model
+            return trim_answer(completion.text)
+
+        ans.generated = generate()
+        outcome = apply_output_guards(guards, question, ans.generated, ans.contexts, regenerate=generate)
+        ans.guards += outcome.verdicts
+        if outcome.refused:
+            ans.text, ans.refused = REFUSED_OUTPUT, True
+        else:
+            ans.text = map_citations(outcome.answer, [{} for _ in hits]).text
+        return self._finish(ans, info, hits)
+
+    def _generate(self, messages: list[dict[str, str]], principal: Any) -> Completion:
+        """One generation for ``principal``, its tokens held in the quota ledger before and
+        settled after; the generator routes ``user`` to the adapter they are entitled to."""
+        rc = self.forge.config.rag
+        # an upper bound before generation: a token is at least one byte of the prompt
+        size = sum(len(m["content"].encode("utf-8", "surrogatepass")) for m in messages)
+        with self.forge.quotas.hold(
+            principal.departments, size + PROMPT_OVERHEAD_TOKENS + rc.max_tokens
+        ) as held:
+            completion = self.forge.generator.chat(
+                messages, max_tokens=rc.max_tokens, temperature=0.0, stop=list(STOP), user=principal.name
+            )
+            held.used = completion.usage.total_tokens
+        return completion
 
     # --- logging and lineage ---------------------------------------------------------------
-    def _finish(self, ans: Answer, desc: dict | None, rows: list[dict]) -> Answer:
-        ans.citations = [r["citation"] for r in rows]
-        self._log(ans, (desc or {}).get("delta_sync_index_spec", {}).get("source_table"))
-        if desc is not None:
+    def _finish(self, ans: Answer, info: IndexInfo | None, hits: list[Hit]) -> Answer:
+        source = info.source_table if info else None
+        fallback = info.synced_version if info else None
+        ans.citations = [
+            {
+                "source_table": source,
+                "delta_version": fallback if h.source_version is None else h.source_version,
+                "primary_key": h.primary_key,
+                "document_id": h.primary_key if h.document_id is None else h.document_id,
+                "chunk_id": h.chunk_id,
+                "score": h.score,
+                # the answer's [n] markers name citations by this number
+                "marker": n,
+            }
+            for n, h in enumerate(hits, start=1)
+        ]
+        self._log(ans, source)
+        if info is not None:
             self._record_lineage(ans)
         return ans
 
-    def _log_table(self) -> Any:
+    def log_table(self) -> Table:
+        """The request log (``rag.request_log``), created on first use, owned by the system."""
         from llmforge.catalog import SYSTEM
 
-        t = self.forge.table(REQUEST_LOG, user=SYSTEM)
-        if not t.exists:
-            try:
-                t.create(_log_schema(), primary_key="request_id", comment="one row per RAG answer")
-            except AlreadyExistsError:  # another request created it first
-                pass
+        name = self.forge.config.rag.request_log
+        t = self.forge.table(name, user=SYSTEM)
+        if name not in self._log_ready:
+            if not t.exists:
+                try:
+                    # no declared key: request ids are fresh UUIDs, and a key would make every
+                    # append scan all earlier ids for uniqueness
+                    t.create(_log_schema(), comment="one row per RAG answer")
+                except AlreadyExistsError:  # another request created it first
+                    pass
+            self._log_ready.add(name)
         return t
 
     def _log(self, ans: Answer, source: str | None) -> None:
         import pyarrow as pa
 
-        row = {"request_id": ans.request_id, "ts": datetime.now(UTC), "user": ans.user,
-               "question": ans.question, "index_name": ans.index, "index_version": ans.index_version,
-               "source_table": source, "rows_used": json.dumps(ans.citations, default=str),
-               "model": ans.model, "answer": ans.text, "refused": ans.refused, "no_answer": ans.no_answer,
-               "prompt_tokens": ans.usage.prompt_tokens, "completion_tokens": ans.usage.completion_tokens,
-               "guards": json.dumps([asdict(g) for g in ans.guards], default=str)}
-        self._log_table().append(pa.Table.from_pylist([row], schema=_log_schema()), job="rag.ask")
+        row = {
+            "request_id": ans.request_id,
+            "ts": datetime.now(UTC),
+            "user": ans.user,
+            "question": ans.question,
+            "index_name": ans.index,
+            "index_version": ans.index_version,
+            "source_table": source,
+            "rows_used": json.dumps(ans.citations, default=str),
+            "model": ans.model,
+            "answer": ans.text,
+            "refused": ans.refused,
+            "no_answer": ans.no_answer,
+            "prompt_tokens": ans.usage.prompt_tokens,
+            "completion_tokens": ans.usage.completion_tokens,
+            "guards": json.dumps([asdict(g) for g in ans.guards], default=str),
+        }
+        self.log_table().append(pa.Table.from_pylist([row], schema=_log_schema()), job="rag.ask")
 
     def _record_lineage(self, ans: Answer) -> None:
         cat, target = self.forge.catalog, f"answer:{ans.request_id}"
-        cat.record_lineage([f"index:{ans.index}@{ans.index_version}"], target, job="rag.ask",
-                           run_id=ans.request_id)
+        cat.record_lineage(
+            [f"index:{ans.index}@{ans.index_version}"], target, job="rag.ask", run_id=ans.request_id
+        )
         by_version: dict[str, list] = {}
         for c in ans.citations:
             node = f"table:{c['source_table']}@{c['delta_version']}"
             by_version.setdefault(node, []).append(c["primary_key"])
         for node, keys in by_version.items():
-            cat.record_lineage([node], target, job="rag.ask", run_id=ans.request_id,
-                               row_keys={k: [ans.request_id] for k in keys})
+            row_keys = {k: [ans.request_id] for k in keys}
+            cat.record_lineage([node], target, job="rag.ask", run_id=ans.request_id, row_keys=row_keys)
 
     def lineage(self, request_id: str, user: str | None = None) -> dict:
         """What produced answer ``request_id``: its log row, the rows it used, lineage edges.
@@ -212,21 +280,20 @@ class RAG:
         """
         import pyarrow.compute as pc
 
-        from llmforge.catalog import SYSTEM
-
-        t = self.forge.table(REQUEST_LOG, user=SYSTEM)
-        if not t.exists:
-            raise NotFoundError(f"no answers have been logged yet ({REQUEST_LOG} does not exist)")
-        log = t.read()
+        name = self.forge.config.rag.request_log
+        log = self.log_table().read()
         hit = log.filter(pc.equal(log.column("request_id"), request_id)).to_pylist()
         if not hit:
-            raise NotFoundError(f"no answer with request_id {request_id!r} in {REQUEST_LOG}")
+            raise NotFoundError(f"no answer with request_id {request_id!r} in {name}")
         row = hit[0]
         user = user or self.forge.user
         if user != row["user"]:
-            self.forge.catalog.check(user, "SELECT", REQUEST_LOG)
+            self.forge.catalog.check(user, "SELECT", name)
         node = f"answer:{request_id}"
-        return {"request": {k: v for k, v in row.items() if k not in ("rows_used", "guards")},
-                "rows": json.loads(row["rows_used"]), "guards": json.loads(row["guards"]),
-                "edges": self.forge.catalog.upstream(node, depth=1),
-                "row_keys": self.forge.catalog.upstream_rows(node, request_id)}
+        return {
+            "request": {k: v for k, v in row.items() if k not in ("rows_used", "guards")},
+            "rows": json.loads(row["rows_used"]),
+            "guards": json.loads(row["guards"]),
+            "edges": self.forge.catalog.upstream(node, depth=1),
+            "row_keys": self.forge.catalog.upstream_rows(node, request_id),
+        }

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import pluggy
 
 from llmforge.components import SLOTS, Component
 from llmforge.errors import PluginError
+
+if TYPE_CHECKING:
+    import click
 
 HOOK_FOR_SLOT = {
     "data_source": "register_data_sources",
@@ -76,3 +80,27 @@ def installed() -> Registry:
     from llmforge.plugins import plugin_manager
 
     return collect(plugin_manager())
+
+
+def add_commands(cli: click.Group, pm: pluggy.PluginManager | None = None) -> None:
+    """Call every ``register_commands`` hook once with ``cli``; a plugin may add, never replace."""
+    if pm is None:
+        from llmforge.plugins import plugin_manager
+
+        pm = plugin_manager()
+    for impl in pm.hook.register_commands.get_hookimpls():
+        provider = impl.plugin_name
+        before = dict(cli.commands)
+        try:
+            impl.function(cli=cli)
+        except Exception as exc:  # a broken plugin must say which one it is
+            raise PluginError(
+                f"plugin '{provider}' failed to register its commands: {exc}. "
+                f"Fix or uninstall it, or skip it with LLMFORGE_DISABLE_PLUGINS={provider}"
+            ) from exc
+        replaced = sorted(n for n, cmd in before.items() if cli.commands.get(n) is not cmd)
+        if replaced:
+            raise PluginError(
+                f"plugin '{provider}' replaced the command(s) {replaced}; pick another name, "
+                f"or skip the plugin with LLMFORGE_DISABLE_PLUGINS={provider}"
+            )

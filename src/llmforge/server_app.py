@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException
 
 from llmforge.errors import LLMForgeError
-from llmforge.server import ApiError, Service, api_error_for
+from llmforge.http_errors import ApiError, api_error
+from llmforge.server import Service
 
 log = logging.getLogger("llmforge.server")
 
@@ -76,9 +77,49 @@ class CompletionRequest(_Sampling):
         return self
 
 
-def _error(status: int, message: str, type_: str, code: str | None, headers: dict | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": type_, "code": code, "param": None}},
-                        status_code=status, headers=headers)
+def _error(
+    status: int, message: str, type_: str, code: str | None, headers: dict | None = None
+) -> JSONResponse:
+    return _render(ApiError(status, message, type_, code, headers))
+
+
+def _render(e: ApiError) -> JSONResponse:
+    return JSONResponse(e.openai_body(), status_code=e.status, headers=e.headers)
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``max_bytes`` is a 413 before anything parses it."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    def _too_large(self, size: str) -> ApiError:
+        return ApiError(
+            413,
+            f"the request body is {size} bytes; the limit is {self.max_bytes} "
+            "(limits.max_request_bytes in llmforge.yaml)",
+            code="request_too_large",
+        )
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            await _render(self._too_large(length.decode("latin-1")))(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> dict:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:  # a chunked body without a length: stop reading at the limit
+                raise HTTPException(413, self._too_large(f"more than {self.max_bytes}").message)
+            return message
+
+        await self.app(scope, limited, send)
 
 
 def _respond(out: dict | Iterator[str]) -> Any:
@@ -93,27 +134,32 @@ def build_app(svc: Service) -> FastAPI:
     def identify(request: Request) -> Any:
         return svc.principal(request.headers.get("authorization"), request.headers.get("x-llmforge-user"))
 
+    app.add_middleware(BodyLimit, max_bytes=svc.limits.max_request_bytes)
+
     @app.exception_handler(ApiError)
     def _api(_: Request, exc: ApiError) -> JSONResponse:
-        return _error(exc.status, exc.message, exc.type, exc.code, exc.headers)
+        return _render(exc)
 
     @app.exception_handler(LLMForgeError)
-    def _forge(_: Request, exc: LLMForgeError) -> JSONResponse:
-        e = api_error_for(exc)
+    @app.exception_handler(UnicodeError)
+    def _forge(_: Request, exc: Exception) -> JSONResponse:
+        e = api_error(exc)
         if e.status >= 500:
             log.error("request failed: %s", exc, exc_info=exc)
-        return _error(e.status, e.message, e.type, e.code, e.headers)
+        return _render(e)
 
     @app.exception_handler(RequestValidationError)
     def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = [f"'{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}': {e['msg']}"
-                 for e in exc.errors()]
+        parts = [
+            f"'{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}': {e['msg']}"
+            for e in exc.errors()
+        ]
         return _error(422, "invalid request: " + "; ".join(parts), "invalid_request_error", "invalid_value")
 
     @app.exception_handler(HTTPException)
     def _http(_: Request, exc: HTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail), "invalid_request_error", "not_found"
-                      if exc.status_code == 404 else None)
+        code = {404: "not_found", 413: "request_too_large"}.get(exc.status_code)
+        return _error(exc.status_code, str(exc.detail), "invalid_request_error", code)
 
     @app.exception_handler(Exception)
     def _crash(_: Request, exc: Exception) -> JSONResponse:
@@ -126,8 +172,13 @@ def build_app(svc: Service) -> FastAPI:
 
     @app.get("/v1/models")
     def models(who: Any = Depends(identify)) -> dict:
-        return {"object": "list", "data": [{"id": m, "object": "model", "created": svc.created,
-                                            "owned_by": "llmforge"} for m in svc.models()]}
+        return {
+            "object": "list",
+            "data": [
+                {"id": m, "object": "model", "created": svc.created, "owned_by": "llmforge"}
+                for m in svc.models()
+            ],
+        }
 
     @app.post("/v1/chat/completions")
     def chat(req: ChatRequest, who: Any = Depends(identify)) -> Any:

@@ -8,6 +8,13 @@ evaluation metrics fail the gate.
 
 MLflow names: the open-source registry accepts Unity Catalog style names such as
 ``main.production.enterprise-llm-v1`` unchanged, so no mapping is applied.
+
+A home is relocatable: MLflow stores absolute artifact URIs, so the store records the home it
+was written in and, opened from anywhere else (a ``cp -a`` copy, a restored backup), rewrites
+its URIs to the new place before use — a copy never reads or writes the original's artifacts.
+A run whose process died (kill -9, power loss) is marked ``KILLED`` on the next open instead of
+staying ``RUNNING`` forever. Promotion acts as the forge's principal: it needs ownership of the
+registered model (its registrant), OWNER on its schema, or membership of ``admins``.
 """
 
 from __future__ import annotations
@@ -19,10 +26,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from llmforge.errors import ModelError, NotFoundError
+from llmforge.errors import ModelError, NotFoundError, PermissionDeniedError
+from llmforge.tracking_repair import HOST_TAG, PID_TAG, repair
 
 GATE_TAG = "llmforge.gate"
 MANIFEST = "llmforge_model.json"
+#: registered-model tag naming the principal that registered it (its owner)
+OWNER_TAG = "llmforge.owner"
 
 
 class PromotionRefused(ModelError):
@@ -62,10 +72,14 @@ def check_gate(metrics: dict[str, float], gate: dict[str, float]) -> list[str]:
 def system_info() -> dict[str, str]:
     import torch
 
-    info = {"python": platform.python_version(), "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(), "torch": torch.__version__,
-            "cpu_threads": str(torch.get_num_threads()),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"}
+    info = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "cpu_threads": str(torch.get_num_threads()),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
+    }
     try:
         import transformers
 
@@ -105,28 +119,21 @@ def loss_curve_png(losses: list[tuple[int, float]], path: Path, title: str = "tr
 def _copy_empty_store(db: Path) -> None:
     """Start a new store from a migrated empty one: MLflow's schema migrations take ~5-10 s
     per new database, which every fresh project home (and every test) would pay."""
-    import os
     import shutil
-    import tempfile
 
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    base = os.environ.get("LLMFORGE_CACHE")
-    cache = (Path(base) if base else Path.home() / ".cache" / "llmforge") / "mlflow"
-    template = cache / f"empty-{mlflow.__version__}.db"
+    from llmforge.fsutil import atomic_file, cache_root
+
+    template = cache_root("mlflow") / f"empty-{mlflow.__version__}.db"
     if not template.exists():
-        cache.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".empty-", suffix=".db", dir=cache)
-        os.close(fd)
-        os.unlink(tmp)
-        uri = f"sqlite:///{tmp}"
-        MlflowClient(tracking_uri=uri, registry_uri=uri).search_experiments()
-        os.replace(tmp, template)
-    fd, tmp = tempfile.mkstemp(prefix=".mlflow-", suffix=".db", dir=db.parent)
-    os.close(fd)
-    shutil.copyfile(template, tmp)
-    os.replace(tmp, db)
+        with atomic_file(template, fsync=False) as tmp:
+            tmp.unlink()  # MLflow creates the database itself
+            uri = f"sqlite:///{tmp}"
+            MlflowClient(tracking_uri=uri, registry_uri=uri).search_experiments()
+    with atomic_file(db, mode=0o600) as tmp:
+        shutil.copyfile(template, tmp)
 
 
 class Run:
@@ -141,7 +148,7 @@ class Run:
 
         items = [Param(k, str(v)[:6000]) for k, v in params.items()]
         for i in range(0, len(items), 100):  # MLflow's per-batch limit
-            self.client.log_batch(self.run_id, params=items[i:i + 100])
+            self.client.log_batch(self.run_id, params=items[i : i + 100])
 
     def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
         import time
@@ -149,8 +156,9 @@ class Run:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), now, step)
-                                                    for k, v in metrics.items()])
+        self.client.log_batch(
+            self.run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()]
+        )
 
     def log_series(self, key: str, points: list[tuple[int, float]]) -> None:
         import time
@@ -160,7 +168,7 @@ class Run:
         now = int(time.time() * 1000)
         items = [Metric(key, float(v), now, int(s)) for s, v in points]
         for i in range(0, len(items), 1000):
-            self.client.log_batch(self.run_id, metrics=items[i:i + 1000])
+            self.client.log_batch(self.run_id, metrics=items[i : i + 1000])
 
     def set_tags(self, tags: dict[str, Any]) -> None:
         from mlflow.entities import RunTag
@@ -207,10 +215,11 @@ class Tracker:
         # the first open migrates the schema and logs at INFO; that is not news for the user
         logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
         logging.getLogger("alembic").setLevel(logging.WARNING)
-        self.home.mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
         db = self.home / "mlflow.db"
         if not db.exists():
             _copy_empty_store(db)
+        repair(db, self.home)
         return MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
 
     def experiment_id(self, name: str) -> str:
@@ -220,31 +229,45 @@ class Tracker:
         location = (self.home / "mlruns").resolve().as_uri()
         return self.client.create_experiment(name, artifact_location=location)
 
-    def start_run(self, experiment: str, run_name: str | None = None,
-                  tags: dict[str, str] | None = None) -> Run:
+    def start_run(
+        self, experiment: str, run_name: str | None = None, tags: dict[str, str] | None = None
+    ) -> Run:
+        import os
+
+        # the process that owns the run: a later open marks it KILLED if that process is gone
+        tags = {**(tags or {}), PID_TAG: str(os.getpid()), HOST_TAG: platform.node()}
         run = self.client.create_run(self.experiment_id(experiment), run_name=run_name, tags=tags)
         return Run(self.client, run.info.run_id)
 
     # --- registry ------------------------------------------------------------------------
 
-    def register(self, name: str, run: Run, artifact_path: str = "model",
-                 sources: list[str] = (), tags: dict[str, str] | None = None) -> str:
+    def register(
+        self,
+        name: str,
+        run: Run,
+        artifact_path: str = "model",
+        sources: list[str] = (),
+        tags: dict[str, str] | None = None,
+    ) -> str:
         """A new version of ``name`` from ``run``'s artifacts, with lineage; returns its number."""
         from mlflow.exceptions import MlflowException
 
+        owner = getattr(self.catalog, "actor", None)
         try:
-            self.client.create_registered_model(name)
+            self.client.create_registered_model(name, tags={OWNER_TAG: owner} if owner else None)
         except MlflowException as exc:
             if "already exists" not in str(exc).lower() and "RESOURCE_ALREADY_EXISTS" not in str(exc):
                 raise
         version = self.client.create_model_version(
-            name, source=f"{run.artifact_uri}/{artifact_path}", run_id=run.run_id, tags=tags or {})
+            name, source=f"{run.artifact_uri}/{artifact_path}", run_id=run.run_id, tags=tags or {}
+        )
         if self.catalog is not None:
             run_node = f"mlflow_run:{run.run_id}"
             if sources:
                 self.catalog.record_lineage(list(sources), run_node, job="finetune", run_id=run.run_id)
-            self.catalog.record_lineage([run_node], f"model:{name}/{version.version}",
-                                        job="register", run_id=run.run_id)
+            self.catalog.record_lineage(
+                [run_node], f"model:{name}/{version.version}", job="register", run_id=run.run_id
+            )
         return str(version.version)
 
     def versions(self, name: str) -> list[dict]:
@@ -255,75 +278,126 @@ class Tracker:
             aliases.setdefault(str(v), []).append(alias)
         out = []
         for v in self.client.search_model_versions(f"name='{name}'"):
-            out.append({"version": str(v.version), "run_id": v.run_id, "source": v.source,
-                        "aliases": sorted(aliases.get(str(v.version), [])),
-                        "metrics": self._metrics(v.run_id), "status": v.status})
+            out.append(
+                {
+                    "version": str(v.version),
+                    "run_id": v.run_id,
+                    "source": v.source,
+                    "aliases": sorted(aliases.get(str(v.version), [])),
+                    "metrics": self._metrics(v.run_id),
+                    "status": v.status,
+                }
+            )
         return sorted(out, key=lambda d: int(d["version"]))
 
-    def promote(self, name: str, version: str | int, alias: str = "champion",
-                gate: dict[str, float] | None = None) -> dict:
+    def promote(
+        self, name: str, version: str | int, alias: str = "champion", gate: dict[str, float] | None = None
+    ) -> dict:
         """Point ``name@alias`` at ``version`` if its metrics pass ``gate`` (default: the gate
         recorded by the training config). Raises :class:`PromotionRefused` otherwise."""
         version = str(version)
+        self._check_manage(name, f"move {name}@{alias}")
         mv = self._version(name, version)
         run = self.client.get_run(mv.run_id)
         if run.info.status != "FINISHED":
-            raise PromotionRefused(f"{name} version {version} comes from run {mv.run_id} with status "
-                                   f"{run.info.status}; only finished runs can be promoted")
+            raise PromotionRefused(
+                f"{name} version {version} comes from run {mv.run_id} with status "
+                f"{run.info.status}; only finished runs can be promoted"
+            )
         if gate is None:
             gate = json.loads(run.data.tags.get(GATE_TAG, "{}"))
         failures = check_gate(dict(run.data.metrics), gate)
         if failures:
-            raise PromotionRefused(f"refusing to set {name}@{alias} to version {version}: "
-                                   f"{'; '.join(failures)}. Train a better version or pass a "
-                                   "different gate explicitly.")
+            raise PromotionRefused(
+                f"refusing to set {name}@{alias} to version {version}: "
+                f"{'; '.join(failures)}. Train a better version or pass a "
+                "different gate explicitly."
+            )
+        from llmforge.governance import check_promotion
+
+        check_promotion(self, name, version, alias)  # weights are governed like the rows they learned
         previous = None
         try:
             previous = str(self.client.get_model_version_by_alias(name, alias).version)
         except Exception:
             pass
         self.client.set_registered_model_alias(name, alias, version)
-        return {"name": name, "alias": alias, "version": version, "previous": previous,
-                "metrics": dict(run.data.metrics)}
+        return {
+            "name": name,
+            "alias": alias,
+            "version": version,
+            "previous": previous,
+            "metrics": dict(run.data.metrics),
+        }
 
     def resolve(self, uri: str) -> ResolvedModel:
         """``models:/name@alias`` or ``models:/name/version`` -> the local model folder."""
         if not uri.startswith("models:/"):
-            raise ModelError(f"{uri!r} is not a registered model URI; use models:/<name>@<alias> "
-                             "or models:/<name>/<version>")
-        rest = uri[len("models:/"):]
+            raise ModelError(
+                f"{uri!r} is not a registered model URI; use models:/<name>@<alias> "
+                "or models:/<name>/<version>"
+            )
+        rest = uri[len("models:/") :]
         if "@" in rest:
             name, alias = rest.rsplit("@", 1)
             self._model(name)
             try:
                 mv = self.client.get_model_version_by_alias(name, alias)
             except Exception:
-                raise NotFoundError(f"{name} has no alias @{alias}; set one with "
-                                    f"`llmforge models promote {name} VERSION --alias {alias}`") from None
+                raise NotFoundError(
+                    f"{name} has no alias @{alias}; set one with "
+                    f"`llmforge models promote {name} VERSION --alias {alias}`"
+                ) from None
         else:
             name, _, version = rest.rpartition("/")
             mv = self._version(name, version)
         path = self._local_path(mv.source)
         manifest = json.loads((path / MANIFEST).read_text()) if (path / MANIFEST).exists() else {}
         is_adapter = (path / "adapter_config.json").exists()
-        return ResolvedModel(name=name, version=str(mv.version), run_id=mv.run_id, path=path,
-                             base_model=manifest.get("base_model") if is_adapter else None,
-                             adapter=path if is_adapter else None)
+        return ResolvedModel(
+            name=name,
+            version=str(mv.version),
+            run_id=mv.run_id,
+            path=path,
+            base_model=manifest.get("base_model") if is_adapter else None,
+            adapter=path if is_adapter else None,
+        )
+
+    def _check_manage(self, name: str, what: str) -> None:
+        """The acting principal owns ``name``, owns its schema, or is an admin (as in UC: MANAGE)."""
+        cat = self.catalog
+        actor = getattr(cat, "actor", None)
+        if actor is None:
+            return
+        who = cat.principal(actor)
+        model = self._model(name)
+        if cat.is_admin(who) or (model.tags or {}).get(OWNER_TAG) in who.identities:
+            return
+        schema = name.rsplit(".", 1)[0] if name.count(".") == 2 else None
+        if schema and cat.exists(schema) and cat.has_privilege(who, "OWNER", schema):
+            return
+        raise PermissionDeniedError(
+            f"principal '{who.name}' cannot {what}: that needs ownership of the registered model "
+            f"(owner: {(model.tags or {}).get(OWNER_TAG) or 'unknown'}), OWNER on its schema, or "
+            "membership of 'admins'. Connect as one of them."
+        )
 
     def _model(self, name: str) -> Any:
         try:
             return self.client.get_registered_model(name)
         except Exception:
-            raise NotFoundError(f"no registered model {name!r} in {self.home}; train one with "
-                                "`llmforge train CONFIG`") from None
+            raise NotFoundError(
+                f"no registered model {name!r} in {self.home}; train one with `llmforge train CONFIG`"
+            ) from None
 
     def _version(self, name: str, version: str) -> Any:
         self._model(name)
         try:
             return self.client.get_model_version(name, version)
         except Exception:
-            raise NotFoundError(f"model {name!r} has no version {version}; see "
-                                f"`llmforge models versions {name}`") from None
+            raise NotFoundError(
+                f"model {name!r} has no version {version}; see `llmforge models versions {name}`"
+            ) from None
 
     def _metrics(self, run_id: str) -> dict[str, float]:
         return dict(self.client.get_run(run_id).data.metrics)
@@ -338,5 +412,6 @@ class Tracker:
 
         dst = self.home / "models" / "registry"
         dst.mkdir(parents=True, exist_ok=True)
-        return Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(dst),
-                                                        tracking_uri=self.uri))
+        return Path(
+            mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(dst), tracking_uri=self.uri)
+        )

@@ -69,7 +69,8 @@ def _check_value(key: str, value: Any) -> None:
         if not isinstance(v, str | int | float | bool):
             raise FilterError(
                 f"filter key '{key}' has value {v!r} of type {type(v).__name__}; "
-                f"values must be strings, numbers or booleans (or a list of them)")
+                f"values must be strings, numbers or booleans (or a list of them)"
+            )
 
 
 def _key_cmp(key: str, part: str, value: Any) -> Cmp:
@@ -84,10 +85,11 @@ def _key_cmp(key: str, part: str, value: Any) -> Cmp:
     else:
         raise FilterError(
             f"malformed filter key '{key}': expected 'column' or 'column OP' with OP one of "
-            f"{list(DICT_OPS)}, or 'col1 OR col2'")
+            f"{list(DICT_OPS)}, or 'col1 OR col2'"
+        )
     _check_value(key, value)
     if op in ("<", "<=", ">", ">="):
-        if isinstance(value, list) or isinstance(value, bool):
+        if isinstance(value, list | bool):
             raise FilterError(f"filter key '{key}' compares with {op}; give one number or string")
         return Cmp(col, op, value)
     if op == "LIKE":
@@ -113,14 +115,16 @@ def _parse_dict(d: Mapping) -> Filter:
         if isinstance(value, list) and len(value) != len(alts):
             raise FilterError(
                 f"filter key '{key}' has {len(alts)} columns but {len(value)} values; "
-                f"give one value per column (or one scalar for all)")
+                f"give one value per column (or one scalar for all)"
+            )
         values = value if isinstance(value, list) else [value] * len(alts)
         parts.append(Or(tuple(_key_cmp(key, a, v) for a, v in zip(alts, values, strict=True))))
     return parts[0] if len(parts) == 1 else And(tuple(parts))
 
 
-def parse_filters(spec: FilterSpec, columns: Collection[str] | None = None,
-                  index_name: str = "the index") -> Filter | None:
+def parse_filters(
+    spec: FilterSpec, columns: Collection[str] | None = None, index_name: str = "the index"
+) -> Filter | None:
     """Parse any accepted filter form; with ``columns``, check every column is one of them."""
     if spec is None:
         return None
@@ -145,13 +149,15 @@ def parse_filters(spec: FilterSpec, columns: Collection[str] | None = None,
         node = parse_filter_string(text)
     else:
         raise FilterError(
-            f"filters must be a dict, a list of dicts or a filter string, not {type(spec).__name__}")
+            f"filters must be a dict, a list of dicts or a filter string, not {type(spec).__name__}"
+        )
     if columns is not None:
         unknown = sorted(columns_of(node) - set(columns))
         if unknown:
             raise FilterError(
                 f"filter on column(s) {unknown} that are not synced into {index_name}; "
-                f"filterable columns: {sorted(columns)}. Add them to columns_to_sync and re-create the index")
+                f"filterable columns: {sorted(columns)}. Add them to columns_to_sync and re-create the index"
+            )
     return node
 
 
@@ -168,10 +174,48 @@ def and_filters(a: FilterSpec, b: FilterSpec) -> FilterSpec:
     return And((parse_filters(a), parse_filters(b)))
 
 
+def governed(
+    catalog: Any,
+    source_table: str,
+    principal: Any,
+    requested: FilterSpec = None,
+    synced_columns: Collection[str] | None = None,
+    index_name: str = "the index",
+    check_select: bool = True,
+) -> FilterSpec:
+    """``requested`` AND the row filter ``principal`` carries on ``source_table``.
+
+    The one place every index backend narrows a search made for a principal: it checks SELECT
+    on the source table, then ANDs the catalog's row filter in, so a request can only narrow
+    what the identity allows. With ``synced_columns``, a row filter on a column the index does
+    not hold fails closed (the query is refused rather than run unfiltered). Disjoint dicts
+    merge into one dict (the form every workspace endpoint accepts). ``check_select=False``
+    leaves the grant check to a remote service that enforces it for its own token.
+    """
+    if check_select:
+        catalog.check(principal, "SELECT", source_table)
+    row_filter = catalog.row_filter_for(source_table, principal)
+    if row_filter is None:
+        return requested
+    if synced_columns is not None:
+        missing = sorted(columns_of(parse_filters(row_filter)) - set(synced_columns))
+        if missing:
+            raise FilterError(
+                f"the row filter on {source_table} uses column(s) {missing} that {index_name} "
+                f"does not sync; re-create the index with them in columns_to_sync"
+            )
+    if isinstance(requested, Mapping) and not set(requested) & set(row_filter):
+        return {**requested, **row_filter}
+    return and_filters(requested or None, row_filter)
+
+
 # --- filter_string (SQL-ish) ------------------------------------------------------------
 
-_TOKEN = re.compile(r"""\s*(?:(?P<num>-?\d+(?:\.\d+)?)|(?P<str>'(?:[^']|'')*')
-                        |(?P<op><=|>=|!=|<>|=|<|>|\(|\)|,)|(?P<word>[A-Za-z_][A-Za-z0-9_.]*))""", re.X)
+_TOKEN = re.compile(
+    r"""\s*(?:(?P<num>-?\d+(?:\.\d+)?)|(?P<str>'(?:[^']|'')*')
+                        |(?P<op><=|>=|!=|<>|=|<|>|\(|\)|,)|(?P<word>[A-Za-z_][A-Za-z0-9_.]*))""",
+    re.X,
+)
 _KEYWORDS = {"AND", "OR", "NOT", "IN", "LIKE", "TRUE", "FALSE"}
 
 
@@ -182,9 +226,11 @@ def _lex(text: str) -> list[tuple[str, Any]]:
             break
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise FilterError(f"cannot parse filter string at {text[pos:]!r}; supported: col = 'v', "
-                              f"col IN ('a','b'), col NOT IN (...), col != v, <, <=, >, >=, LIKE, "
-                              f"AND, OR, ()")
+            raise FilterError(
+                f"cannot parse filter string at {text[pos:]!r}; supported: col = 'v', "
+                f"col IN ('a','b'), col NOT IN (...), col != v, <, <=, >, >=, LIKE, "
+                f"AND, OR, ()"
+            )
         pos = m.end()
         if m["num"] is not None:
             out.append(("val", float(m["num"]) if "." in m["num"] else int(m["num"])))
@@ -212,8 +258,10 @@ class _Parser:
         tok = self.peek()
         if tok is None or tok[0] != kind or (value is not None and tok[1] != value):
             want = value or kind
-            raise FilterError(f"filter string {self.text!r}: expected {want} at token {self.i + 1}"
-                              f" (got {tok[1] if tok else 'end of string'!r})")
+            raise FilterError(
+                f"filter string {self.text!r}: expected {want} at token {self.i + 1}"
+                f" (got {tok[1] if tok else 'end of string'!r})"
+            )
         self.i += 1
         return tok[1]
 
@@ -275,6 +323,7 @@ def parse_filter_string(text: str) -> Filter:
 
 # --- evaluation -----------------------------------------------------------------------
 
+
 def _cmp_mask(node: Cmp, table: Any) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -286,15 +335,17 @@ def _cmp_mask(node: Cmp, table: Any) -> Any:
     if pa.types.is_null(typ):  # every value NULL: nothing compares true
         return pa.array([False] * len(col))
     if pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_struct(typ):
-        raise FilterError(f"filtering on column '{node.column}' of type {typ} is not supported; "
-                          f"filter on scalar columns")
+        raise FilterError(
+            f"filtering on column '{node.column}' of type {typ} is not supported; filter on scalar columns"
+        )
 
     def cast(v: Any) -> Any:
         try:
             return pa.scalar(v).cast(typ)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-            raise FilterError(f"filter value {v!r} does not fit column '{node.column}' "
-                              f"of type {typ}") from None
+            raise FilterError(
+                f"filter value {v!r} does not fit column '{node.column}' of type {typ}"
+            ) from None
 
     if node.op in ("IN", "NOTIN"):
         values = pa.array([cast(v).as_py() for v in node.value], type=typ)
@@ -309,8 +360,14 @@ def _cmp_mask(node: Cmp, table: Any) -> Any:
         # Databricks' standard endpoints match LIKE against whitespace-separated tokens
         pattern = r"(^|\s)" + re.escape(node.value) + r"(\s|$)"
         return pc.match_substring_regex(col, pattern, ignore_case=True)
-    fn = {"=": pc.equal, "!=": pc.not_equal, "<": pc.less, "<=": pc.less_equal,
-          ">": pc.greater, ">=": pc.greater_equal}[node.op]
+    fn = {
+        "=": pc.equal,
+        "!=": pc.not_equal,
+        "<": pc.less,
+        "<=": pc.less_equal,
+        ">": pc.greater,
+        ">=": pc.greater_equal,
+    }[node.op]
     return fn(col, cast(node.value))
 
 

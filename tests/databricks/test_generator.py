@@ -15,8 +15,12 @@ MESSAGES = [{"role": "user", "content": "Summarise the vacation policy."}]
 def dbx_generator(tiny_emulator, home):
     import llmforge
 
-    return llmforge.connect(backend="local", home=str(home), user="admin",
-                            generator={"name": "databricks", "options": {"endpoint": CHAT}}).generator
+    return llmforge.connect(
+        backend="local",
+        home=str(home),
+        user="admin",
+        generator={"name": "databricks", "options": {"endpoint": CHAT}},
+    ).generator
 
 
 def test_chat_returns_a_completion_with_usage(dbx_generator, tiny_emulator):
@@ -34,8 +38,12 @@ def test_stream_concatenates_to_the_chat_answer(dbx_generator):
 def test_unknown_endpoint_is_not_found(tiny_emulator, home):
     import llmforge
 
-    gen = llmforge.connect(backend="local", home=str(home), user="admin",
-                           generator={"name": "databricks", "options": {"endpoint": "nope"}}).generator
+    gen = llmforge.connect(
+        backend="local",
+        home=str(home),
+        user="admin",
+        generator={"name": "databricks", "options": {"endpoint": "nope"}},
+    ).generator
     with pytest.raises(NotFoundError, match="nope"):
         gen.chat(MESSAGES, max_tokens=2)
 

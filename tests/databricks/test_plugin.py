@@ -15,8 +15,10 @@ def test_databricks_fills_data_trainer_index_and_generator():
 
 
 def test_plugin_import_loads_no_databricks_or_mlflow_module():
-    code = ("import sys, llmforge_databricks.plugin; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'databricks', 'mlflow', 'pyarrow'}))")
+    code = (
+        "import sys, llmforge_databricks.plugin; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'databricks', 'mlflow', 'pyarrow'}))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

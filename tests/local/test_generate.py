@@ -23,8 +23,12 @@ def convo(q: str) -> list[dict[str, str]]:
 
 @pytest.fixture
 def gen(home, chat_model_dir):
-    forge = llmforge.connect(backend="local", home=str(home), user="admin",
-                             generator=generator_config(chat_model_dir, max_batch_size=2))
+    forge = llmforge.connect(
+        backend="local",
+        home=str(home),
+        user="admin",
+        generator=generator_config(chat_model_dir, max_batch_size=2),
+    )
     return forge.generator
 
 
@@ -83,11 +87,13 @@ def test_streaming_concatenates_to_the_same_text(gen):
 
 def test_closing_a_stream_early_stops_generation(gen):
     stream = gen.stream(convo(QUESTIONS[0]), max_tokens=200)
-    next(stream)
-    stream.close()
-    stream._thread.join(timeout=30)
-    assert not stream._thread.is_alive()
-    assert stream.completion.usage.completion_tokens < 200
+    first = next(stream)
+    stream.close()  # waits for the engine to drop the sequence at its next step
+    c = stream.completion
+    assert c.finish_reason == "cancelled"
+    assert 1 <= c.usage.completion_tokens < 200  # what it produced, for the caller to charge
+    assert c.text.startswith(first)
+    assert gen.engine(gen.loaded()).running() == 0
 
 
 def test_complete_batch_continues_raw_text(gen):
@@ -100,8 +106,9 @@ def test_complete_batch_continues_raw_text(gen):
 
 
 def test_model_is_loaded_once_and_shared_across_threads(gen, home, chat_model_dir):
-    other = llmforge.connect(backend="local", home=str(home), user="admin",
-                             generator=generator_config(chat_model_dir)).generator
+    other = llmforge.connect(
+        backend="local", home=str(home), user="admin", generator=generator_config(chat_model_dir)
+    ).generator
     assert other is not gen and other.loaded() is gen.loaded()
     expected = [gen.chat(convo(q), max_tokens=6).text for q in QUESTIONS]
     got: dict[int, str] = {}
@@ -117,7 +124,13 @@ def test_model_is_loaded_once_and_shared_across_threads(gen, home, chat_model_di
     assert [got[i] for i in range(len(QUESTIONS))] == expected
 
 
-def test_concurrent_chats_share_device_batches(gen):
+def test_static_engine_coalesces_concurrent_chats_into_device_batches(home, chat_model_dir):
+    gen = llmforge.connect(
+        backend="local",
+        home=str(home),
+        user="admin",
+        generator=generator_config(chat_model_dir, max_batch_size=2, engine="static"),
+    ).generator
     expected = [gen.chat(convo(q), max_tokens=3 + i).text for i, q in enumerate(QUESTIONS)]
     m, batcher = gen.loaded(), gen.batcher
     got: dict[int, str] = {}
@@ -154,16 +167,21 @@ def test_bad_input_is_refused_with_clear_errors(gen):
 
 def test_bad_options_are_refused(home):
     with pytest.raises(DataError, match="max_batch_size"):
-        llmforge.connect(backend="local", home=str(home),
-                         generator={"name": "local", "options": {"max_batch_size": 0}}).generator
+        _ = llmforge.connect(
+            backend="local", home=str(home), generator={"name": "local", "options": {"max_batch_size": 0}}
+        ).generator
     with pytest.raises(ConfigError, match="allowed"):
-        llmforge.connect(backend="local", home=str(home),
-                         generator={"name": "local", "options": {"temprature": 1}}).generator
+        _ = llmforge.connect(
+            backend="local", home=str(home), generator={"name": "local", "options": {"temprature": 1}}
+        ).generator
 
 
 def test_missing_adapter_folder_is_a_clear_error(home, chat_model_dir):
-    g = llmforge.connect(backend="local", home=str(home),
-                         generator=generator_config(chat_model_dir, adapter=str(home / "nope"))).generator
+    g = llmforge.connect(
+        backend="local",
+        home=str(home),
+        generator=generator_config(chat_model_dir, adapter=str(home / "nope")),
+    ).generator
     with pytest.raises(NotFoundError, match="adapter folder"):
         g.chat(convo("hi"), max_tokens=2)
 
@@ -191,9 +209,12 @@ def adapter_dir(chat_model_dir, tmp_path):
 
 
 def test_peft_adapter_changes_the_output(home, chat_model_dir, adapter_dir):
-    plain = llmforge.connect(backend="local", home=str(home), generator=generator_config(chat_model_dir)).generator
-    tuned = llmforge.connect(backend="local", home=str(home),
-                             generator=generator_config(chat_model_dir, adapter=str(adapter_dir))).generator
+    plain = llmforge.connect(
+        backend="local", home=str(home), generator=generator_config(chat_model_dir)
+    ).generator
+    tuned = llmforge.connect(
+        backend="local", home=str(home), generator=generator_config(chat_model_dir, adapter=str(adapter_dir))
+    ).generator
     a, b = (g.chat(convo(QUESTIONS[0]), max_tokens=8).text for g in (plain, tuned))
     assert a != b
     assert tuned.model_name == f"{chat_model_dir}+adapter"
@@ -208,15 +229,25 @@ def test_registered_model_uri_loads_the_version_behind_the_alias(home, adapter_d
         run.log_artifacts(adapter_dir, "model")
     version = tracker.register("main.test.chat", run)
     tracker.promote("main.test.chat", version, gate={})
-    by_uri = llmforge.connect(backend="local", home=str(home), generator={
-        "name": "local", "options": {"adapter": "models:/main.test.chat@champion", "dtype": "float32"}}).generator
-    by_folder = llmforge.connect(backend="local", home=str(home),
-                                 generator=generator_config(chat_model_dir, adapter=str(adapter_dir))).generator
+    by_uri = llmforge.connect(
+        backend="local",
+        home=str(home),
+        generator={
+            "name": "local",
+            "options": {"adapter": "models:/main.test.chat@champion", "dtype": "float32"},
+        },
+    ).generator
+    by_folder = llmforge.connect(
+        backend="local", home=str(home), generator=generator_config(chat_model_dir, adapter=str(adapter_dir))
+    ).generator
     c = by_uri.chat(convo(QUESTIONS[0]), max_tokens=8)
     assert c.text == by_folder.chat(convo(QUESTIONS[0]), max_tokens=8).text  # base model from the manifest
     assert c.model == f"models:/main.test.chat/{version}"
-    missing = llmforge.connect(backend="local", home=str(home), generator={
-        "name": "local", "options": {"adapter": "models:/main.test.chat@nope"}}).generator
+    missing = llmforge.connect(
+        backend="local",
+        home=str(home),
+        generator={"name": "local", "options": {"adapter": "models:/main.test.chat@nope"}},
+    ).generator
     with pytest.raises(NotFoundError, match="no alias @nope"):
         missing.chat(convo("hi"), max_tokens=2)
 

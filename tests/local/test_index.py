@@ -18,8 +18,9 @@ def test_create_describe_and_search_shape(docs_index):
     assert d["index_type"] == "DELTA_SYNC"
     assert d["status"]["indexed_row_count"] == 5 and d["status"]["ready"]
     assert d["synced_version"] == 0 and d["delta_sync_index_spec"]["source_table"] == DOCS
-    resp = docs_index.similarity_search(columns=["document_id", "content"],
-                                        query_text="How long is parental leave?", num_results=2)
+    resp = docs_index.similarity_search(
+        columns=["document_id", "content"], query_text="How long is parental leave?", num_results=2
+    )
     assert resp["manifest"]["columns"] == [{"name": "document_id"}, {"name": "content"}, {"name": "score"}]
     assert resp["manifest"]["column_count"] == 3
     assert resp["result"]["row_count"] == 2
@@ -30,8 +31,9 @@ def test_create_describe_and_search_shape(docs_index):
 
 def test_list_get_delete(gov, docs_index):
     vs = gov.vector_search
-    assert vs.list_indexes(ENDPOINT) == [{"name": INDEX, "endpoint_name": ENDPOINT,
-                                          "primary_key": "document_id", "index_type": "DELTA_SYNC"}]
+    assert vs.list_indexes(ENDPOINT) == [
+        {"name": INDEX, "endpoint_name": ENDPOINT, "primary_key": "document_id", "index_type": "DELTA_SYNC"}
+    ]
     assert vs.get_endpoint(ENDPOINT)["num_indexes"] == 1
     with pytest.raises(AlreadyExistsError):
         vs.create_delta_sync_index(ENDPOINT, DOCS, INDEX, "document_id", "content")
@@ -52,22 +54,42 @@ def test_reopen_needs_no_reembedding(gov, docs_index, encode_calls):
 
 def test_incremental_sync_inserts_updates_deletes(gov, docs_index, encode_calls):
     t = gov.table(DOCS)
-    t.append(pa.table({"document_id": ["d-eng-3"], "department": ["engineering"],
-                       "content": ["The cafeteria serves ramen on Fridays."], "salary": ["1"]}))
-    t.merge(pa.table({"document_id": ["d-eng-1"], "department": ["engineering"],
-                      "content": ["Project Helix slipped to Q4."], "salary": ["150000"]}), key="document_id")
+    t.append(
+        pa.table(
+            {
+                "document_id": ["d-eng-3"],
+                "department": ["engineering"],
+                "content": ["The cafeteria serves ramen on Fridays."],
+                "salary": ["1"],
+            }
+        )
+    )
+    t.merge(
+        pa.table(
+            {
+                "document_id": ["d-eng-1"],
+                "department": ["engineering"],
+                "content": ["Project Helix slipped to Q4."],
+                "salary": ["150000"],
+            }
+        ),
+        key="document_id",
+    )
     t.delete("document_id = 'd-fin-1'")
     stats = docs_index.sync()
     assert (stats["inserted"], stats["updated"], stats["deleted"]) == (1, 1, 1)
     assert stats["mode"] == "changes" and stats["synced_version"] == t.version
-    assert sorted(x for c in encode_calls for x in c) == ["Project Helix slipped to Q4.",
-                                                           "The cafeteria serves ramen on Fridays."]
+    assert sorted(x for c in encode_calls for x in c) == [
+        "Project Helix slipped to Q4.",
+        "The cafeteria serves ramen on Fridays.",
+    ]
     d = docs_index.describe()
     assert d["status"]["indexed_row_count"] == 5 and d["synced_version"] == t.version
     resp = docs_index.similarity_search(["document_id", "content"], query_text="Helix release quarter")
     assert resp["result"]["data_array"][0][:2] == ["d-eng-1", "Project Helix slipped to Q4."]
-    assert "d-fin-1" not in ids_of(docs_index.similarity_search(["document_id"], query_text="travel",
-                                                                num_results=10))
+    assert "d-fin-1" not in ids_of(
+        docs_index.similarity_search(["document_id"], query_text="travel", num_results=10)
+    )
     before = d["index_version"]
     again = docs_index.sync()  # idempotent: nothing new
     assert (again["inserted"], again["updated"], again["deleted"]) == (0, 0, 0)
@@ -83,8 +105,17 @@ def test_sync_without_change_feed_diffs_by_key(gov, docs_index, monkeypatch, enc
     monkeypatch.setattr(Table, "changes", no_feed)
     t = gov.table(DOCS)
     t.delete("document_id = 'd-eng-2'")
-    t.merge(pa.table({"document_id": ["d-hr-1"], "department": ["hr"],
-                      "content": ["Parental leave is 20 weeks."], "salary": ["90000"]}), key="document_id")
+    t.merge(
+        pa.table(
+            {
+                "document_id": ["d-hr-1"],
+                "department": ["hr"],
+                "content": ["Parental leave is 20 weeks."],
+                "salary": ["90000"],
+            }
+        ),
+        key="document_id",
+    )
     stats = docs_index.sync()
     assert stats["mode"] == "diff"
     assert (stats["inserted"], stats["updated"], stats["deleted"], stats["unchanged"]) == (0, 1, 1, 3)
@@ -117,14 +148,21 @@ def test_crash_mid_sync_leaves_old_version(gov, docs_index, monkeypatch):
 
 
 def test_long_documents_are_chunked_with_document_key(gov):
-    forge = llmforge.connect(backend="local", home=str(gov.home), user="admin",
-                             index={"name": "local", "options": {"chunk_words": 12, "chunk_overlap": 2}})
-    long_text = ("The quarterly report covers revenue and hiring. " * 3 +
-                 "The secret launch code for Falcon is orange-seven. " * 2)
+    forge = llmforge.connect(
+        backend="local",
+        home=str(gov.home),
+        user="admin",
+        index={"name": "local", "options": {"chunk_words": 12, "chunk_overlap": 2}},
+    )
+    long_text = (
+        "The quarterly report covers revenue and hiring. " * 3
+        + "The secret launch code for Falcon is orange-seven. " * 2
+    )
     t = forge.table("main.knowledge.long_docs")
     t.create(pa.table({"id": [1, 2], "body": [long_text, "A short note about lunch."]}), primary_key="id")
-    idx = forge.vector_search.create_delta_sync_index(ENDPOINT, "main.knowledge.long_docs",
-                                                      "main.knowledge.long_idx", "id", "body")
+    idx = forge.vector_search.create_delta_sync_index(
+        ENDPOINT, "main.knowledge.long_docs", "main.knowledge.long_idx", "id", "body"
+    )
     assert idx.describe()["status"]["indexed_row_count"] > 2  # chunks, not documents
     assert idx.describe()["indexed_document_count"] == 2
     resp = idx.similarity_search(["id", "_chunk_id", "body"], query_text="Falcon launch code", num_results=1)
@@ -136,26 +174,50 @@ def test_long_documents_are_chunked_with_document_key(gov):
 
 
 def test_hnsw_matches_exact_on_small_index(gov, docs_index):
-    hnsw = gov.vector_search.create_delta_sync_index(ENDPOINT, DOCS, "main.knowledge.docs_hnsw",
-                                                     "document_id", "content",
-                                                     columns_to_sync=["department"], ann="hnsw")
+    hnsw = gov.vector_search.create_delta_sync_index(
+        ENDPOINT,
+        DOCS,
+        "main.knowledge.docs_hnsw",
+        "document_id",
+        "content",
+        columns_to_sync=["department"],
+        ann="hnsw",
+    )
     assert hnsw.describe()["ann"] == "hnsw"
     for q in ("parental leave", "build tool", "office hours"):
         a = docs_index.similarity_search(["document_id"], query_text=q, num_results=3)
         b = hnsw.similarity_search(["document_id"], query_text=q, num_results=3)
         assert ids_of(a) == ids_of(b)
-    filtered = hnsw.similarity_search(["document_id", "department"], query_text="leave", num_results=5,
-                                      filters={"department": "engineering"})
+    filtered = hnsw.similarity_search(
+        ["document_id", "department"],
+        query_text="leave",
+        num_results=5,
+        filters={"department": "engineering"},
+    )
     assert {r[1] for r in filtered["result"]["data_array"]} == {"engineering"}
 
 
 def test_continuous_pipeline_syncs_before_each_query(gov):
-    idx = gov.vector_search.create_delta_sync_index(ENDPOINT, DOCS, "main.knowledge.live_idx", "document_id",
-                                                    "content", pipeline_type="CONTINUOUS",
-                                                    columns_to_sync=["department"])
-    gov.table(DOCS).append(pa.table({"document_id": ["d-new"], "department": ["all"],
-                                     "content": ["Bicycles can be parked in the basement."],
-                                     "salary": [None]}, schema=gov.table(DOCS).schema))
+    idx = gov.vector_search.create_delta_sync_index(
+        ENDPOINT,
+        DOCS,
+        "main.knowledge.live_idx",
+        "document_id",
+        "content",
+        pipeline_type="CONTINUOUS",
+        columns_to_sync=["department"],
+    )
+    gov.table(DOCS).append(
+        pa.table(
+            {
+                "document_id": ["d-new"],
+                "department": ["all"],
+                "content": ["Bicycles can be parked in the basement."],
+                "salary": [None],
+            },
+            schema=gov.table(DOCS).schema,
+        )
+    )
     resp = idx.similarity_search(["document_id"], query_text="where to park a bicycle", num_results=1)
     assert ids_of(resp) == ["d-new"]
 

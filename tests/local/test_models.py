@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from llmforge_local import models as M
 
 from llmforge.errors import ModelError
-from llmforge_local import models as M
 
 
 def test_tiny_model_is_a_small_llama_with_smollm2_tokenizer(tiny_home, tiny_tokenizer):
@@ -81,9 +81,14 @@ def test_default_model_is_smollm2_and_answers(tiny_home):
 
     model, tok = M.load_causal_lm(None, tiny_home, dtype=torch.float32)
     assert model.config.num_hidden_layers == 30 and model.config.hidden_size == 576
-    assert "quantization_config" not in json.loads((M.resolve_model(None, tiny_home) / "config.json").read_text())
+    assert "quantization_config" not in json.loads(
+        (M.resolve_model(None, tiny_home) / "config.json").read_text()
+    )
     msgs = [{"role": "user", "content": "What is the capital of France?"}]
-    enc = tok(tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False),
-              return_tensors="pt", add_special_tokens=False)
+    enc = tok(
+        tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False),
+        return_tensors="pt",
+        add_special_tokens=False,
+    )
     out = model.generate(**enc, max_new_tokens=12, do_sample=False)
-    assert "Paris" in tok.decode(out[0, enc["input_ids"].shape[1]:])
+    assert "Paris" in tok.decode(out[0, enc["input_ids"].shape[1] :])

@@ -22,10 +22,17 @@ CONTENT = [
 @pytest.fixture
 def docs(gov):
     table = gov.table(DOCS)
-    table.overwrite(pa.table({
-        "document_id": ["d-eng-1", "d-fin-1", "d-hr-1"], "title": ["Helix", "Travel", None],
-        "department": ["engineering", "all", "hr"],
-        "content": pa.array(CONTENT, type=pa.string()), "salary": ["1", "2", "3"]}))
+    table.overwrite(
+        pa.table(
+            {
+                "document_id": ["d-eng-1", "d-fin-1", "d-hr-1"],
+                "title": ["Helix", "Travel", None],
+                "department": ["engineering", "all", "hr"],
+                "content": pa.array(CONTENT, type=pa.string()),
+                "salary": ["1", "2", "3"],
+            }
+        )
+    )
     return gov
 
 
@@ -33,8 +40,9 @@ def step1(engine, out: str = OUT) -> int:
     """The seed's Step 1, written once for either engine."""
     F = engine.functions
     df = engine.read.table(DOCS)
-    df = df.select("document_id", "title", "content") \
-        .withColumn("training_format", F.create_training_pair(F.col("content")))
+    df = df.select("document_id", "title", "content").withColumn(
+        "training_format", F.create_training_pair(F.col("content"))
+    )
     return df.write.mode("overwrite").option("job", "step1").saveAsTable(out)
 
 
@@ -50,7 +58,9 @@ def test_step1_gives_identical_rows_on_both_engines(docs, spark):
     assert on_spark.column("training_format").to_pylist() == [training_format(c) for c in CONTENT]
     source = "table:main.knowledge.documents@1"
     assert {e["target"] for e in docs.catalog.downstream(source)} == {
-        f"table:{OUT}@0", f"table:{OUT}_spark@0"}
+        f"table:{OUT}@0",
+        f"table:{OUT}_spark@0",
+    }
     assert {e["job"] for e in docs.catalog.downstream(source)} == {"step1"}
     rows = docs.catalog.downstream_rows(source, "d-eng-1")
     assert {r["node"] for r in rows} == {f"table:{OUT}@0", f"table:{OUT}_spark@0"}
@@ -88,7 +98,9 @@ def test_joined_frames_carry_both_sources_and_modes_behave(docs, spark):
     assert joined.write.mode("ignore").saveAsTable("main.knowledge.joined") == 0
     assert joined.write.mode("append").saveAsTable("main.knowledge.joined") == 1
     assert {e["source"] for e in docs.catalog.upstream("table:main.knowledge.joined@0")} == {
-        "table:main.knowledge.documents@1", "table:main.knowledge.owners@0"}
+        "table:main.knowledge.documents@1",
+        "table:main.knowledge.owners@0",
+    }
 
 
 def test_policies_as_spark_predicates_match_the_arrow_path(docs, spark):
@@ -101,6 +113,8 @@ def test_policies_as_spark_predicates_match_the_arrow_path(docs, spark):
     raw = docs.table(DOCS, user=SYSTEM).read()
     for user in ("alice", "bob", "admin"):
         expected = cat.apply_policies(DOCS, user, raw).sort_by("document_id")
-        df = apply_policies(spark.createDataFrame(raw), cat.row_filter_for(DOCS, user), cat.masks_for(DOCS, user))
+        df = apply_policies(
+            spark.createDataFrame(raw), cat.row_filter_for(DOCS, user), cat.masks_for(DOCS, user)
+        )
         got = df.toArrow().sort_by("document_id")
         assert got.to_pylist() == expected.to_pylist(), user

@@ -5,15 +5,21 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from fixtures.data import DOCS, documents_table
+from fixtures.data import DEPT_FILTER, DOCS, documents_table
 
 from llmforge.catalog import SYSTEM
 from llmforge.errors import AlreadyExistsError, ConfigError, DataError, NotFoundError, PermissionDeniedError
 
 
 def _row(doc_id, dept="engineering", content="new", salary="1"):
-    return pa.table({"document_id": [doc_id], "department": [dept], "content": [content],
-                     "salary": pa.array([salary], type=pa.string())})
+    return pa.table(
+        {
+            "document_id": [doc_id],
+            "department": [dept],
+            "content": [content],
+            "salary": pa.array([salary], type=pa.string()),
+        }
+    )
 
 
 def _ids(table) -> list[str]:
@@ -79,8 +85,16 @@ def test_keys_and_schema_are_enforced_on_write(gov):
     with pytest.raises(DataError, match="missing column"):
         t.append(pa.table({"document_id": ["n2"]}))
     with pytest.raises(DataError, match="null"):
-        t.merge(pa.table({"document_id": pa.array([None], type=pa.string()), "department": ["x"],
-                          "content": ["c"], "salary": ["1"]}))
+        t.merge(
+            pa.table(
+                {
+                    "document_id": pa.array([None], type=pa.string()),
+                    "department": ["x"],
+                    "content": ["c"],
+                    "salary": ["1"],
+                }
+            )
+        )
     with pytest.raises(DataError, match="No field named nosuch"):
         t.delete("nosuch = 1")
     with pytest.raises(DataError, match="cannot write"):
@@ -113,7 +127,9 @@ def test_row_filter_and_mask_apply_on_every_read_path(gov, path):
         assert set(data.column("_change_type").to_pylist()) == {"insert"}
     else:
         data = alice.read(as_=path)
-        data = pa.Table.from_pandas(data) if path == "pandas" else data.to_arrow() if path == "polars" else data
+        data = (
+            pa.Table.from_pandas(data) if path == "pandas" else data.to_arrow() if path == "polars" else data
+        )
     assert _ids(data) == ALICE_SEES
     assert set(data.column("salary").to_pylist()) == {"[REDACTED]", None}
 
@@ -147,8 +163,13 @@ def test_policies_follow_time_travel_and_column_selection(gov):
 
 def test_reading_without_select_names_the_privilege(gov):
     gov.catalog.revoke("SELECT", "main.knowledge", "account users")
-    for call in (lambda t: t.read(), lambda t: list(t.read_batches()), lambda t: t.changes(0),
-                 lambda t: t.history(), lambda t: t.describe()):
+    for call in (
+        lambda t: t.read(),
+        lambda t: list(t.read_batches()),
+        lambda t: t.changes(0),
+        lambda t: t.history(),
+        lambda t: t.describe(),
+    ):
         with pytest.raises(PermissionDeniedError, match="lacks SELECT on table 'main.knowledge.documents'"):
             call(gov.table(DOCS, user="alice"))
 
@@ -178,22 +199,33 @@ def test_creating_needs_modify_on_the_schema(gov):
     assert gov.catalog.describe("scratch")["owner"] == "carol"
 
 
-def test_a_policy_on_a_missing_column_fails_closed(gov):
-    gov.catalog.set_row_filter(DOCS, {"type": "department_membership", "column": "dept"})
+def test_a_policy_on_a_missing_column_is_refused_and_fails_closed(gov):
     with pytest.raises(DataError, match="column 'dept'"):
+        gov.catalog.set_row_filter(DOCS, {"type": "department_membership", "column": "dept"})
+    # a column dropped after the filter was set: reads fail closed rather than expose rows
+    gov.catalog.set_row_filter(DOCS, DEPT_FILTER)
+    gov.table(DOCS).overwrite(documents_table().drop_columns(["department"]))
+    with pytest.raises(DataError, match="column 'department'"):
         gov.table(DOCS, user="alice").read()
 
 
 def test_writes_record_lineage_into_the_new_version(gov):
     src = gov.table(DOCS).node()
     out = gov.table("ml.llm_training.pairs")
-    out.create(pa.table({"pair_id": ["d-eng-1#0"], "document_id": ["d-eng-1"]}), primary_key="pair_id",
-               sources=[src], job="prepare_training", run_id="run-1",
-               row_keys={"d-eng-1": ["d-eng-1#0"]})
+    out.create(
+        pa.table({"pair_id": ["d-eng-1#0"], "document_id": ["d-eng-1"]}),
+        primary_key="pair_id",
+        sources=[src],
+        job="prepare_training",
+        run_id="run-1",
+        row_keys={"d-eng-1": ["d-eng-1#0"]},
+    )
     out.append(pa.table({"pair_id": ["d-hr-1#0"], "document_id": ["d-hr-1"]}), sources=[src], job="more")
     down = gov.catalog.downstream(src)
     assert [(e["target"], e["job"], e["run_id"]) for e in down] == [
-        ("table:ml.llm_training.pairs@0", "prepare_training", "run-1"), ("table:ml.llm_training.pairs@1", "more", None)]
+        ("table:ml.llm_training.pairs@0", "prepare_training", "run-1"),
+        ("table:ml.llm_training.pairs@1", "more", None),
+    ]
     assert gov.catalog.upstream_rows("table:ml.llm_training.pairs@0", "d-eng-1#0")[0]["key"] == "d-eng-1"
 
 
@@ -202,9 +234,13 @@ def test_changes_between_versions(gov):
     t.merge(_row("d-eng-1", content="v2"))
     t.delete("document_id = 'd-eng-2'")
     ch = gov.table(DOCS, user=SYSTEM).changes(1)
-    assert list(zip(ch.column("document_id").to_pylist(), ch.column("_change_type").to_pylist(),
-                    ch.column("_commit_version").to_pylist())) == [
-        ("d-eng-1", "update_postimage", 1), ("d-eng-2", "delete", 2)]
+    assert list(
+        zip(
+            ch.column("document_id").to_pylist(),
+            ch.column("_change_type").to_pylist(),
+            ch.column("_commit_version").to_pylist(),
+        )
+    ) == [("d-eng-1", "update_postimage", 1), ("d-eng-2", "delete", 2)]
     assert gov.table(DOCS, user=SYSTEM).changes(1, 1).num_rows == 1
     empty = gov.table(DOCS, user=SYSTEM).changes(9)
     assert empty.num_rows == 0 and "_change_type" in empty.column_names

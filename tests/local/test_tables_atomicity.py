@@ -30,8 +30,9 @@ print("done", flush=True)
 
 
 def _writer(home, op: str, start: int, n: int) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", WRITER, str(home), op, str(start), str(n)],
-                            stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(home), op, str(start), str(n)], stdout=subprocess.PIPE, text=True
+    )
 
 
 @pytest.fixture
@@ -92,8 +93,15 @@ except AlreadyExistsError:
 @pytest.mark.slow
 def test_concurrent_creates_of_one_table_leave_one_registered_table(forge):
     forge.table("main.s.seed", user="admin").create(pa.table({"x": [1]}))  # catalog and schema exist
-    procs = [subprocess.Popen([sys.executable, "-c", CREATOR, str(forge.home), str(i)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for i in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CREATOR, str(forge.home), str(i)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(4)
+    ]
     outcomes = []
     for p in procs:
         out, err = p.communicate(timeout=120)

@@ -18,17 +18,28 @@ def test_step1_shape_on_the_arrow_engine(gov):
     gov.catalog.grant("MODIFY", "main", "alice")
     F = engine.functions
     df = engine.read.table(DOCS)
-    df = df.select("document_id", "content").withColumn("training_format", F.create_training_pair(F.col("content")))
+    df = df.select("document_id", "content").withColumn(
+        "training_format", F.create_training_pair(F.col("content"))
+    )
     assert df.columns == ["document_id", "content", "training_format"]
-    version = df.write.mode("overwrite").option("primaryKey", "document_id").option("job", "prep") \
-        .option("runId", "r-7").saveAsTable("main.llm_training.pairs")
+    version = (
+        df.write.mode("overwrite")
+        .option("primaryKey", "document_id")
+        .option("job", "prep")
+        .option("runId", "r-7")
+        .saveAsTable("main.llm_training.pairs")
+    )
     out = gov.table("main.llm_training.pairs", user=SYSTEM)
     assert version == 0 and out.primary_key == "document_id"
     rows = out.read().sort_by("document_id").to_pylist()
     assert [r["document_id"] for r in rows] == ["d-all-1", "d-eng-1", "d-eng-2"]  # alice's view only
     assert rows[1]["training_format"] == training_format("Project Helix ships in Q3.")
     edge = gov.catalog.upstream("table:main.llm_training.pairs@0")[0]
-    assert (edge["source"], edge["job"], edge["run_id"]) == ("table:main.knowledge.documents@0", "prep", "r-7")
+    assert (edge["source"], edge["job"], edge["run_id"]) == (
+        "table:main.knowledge.documents@0",
+        "prep",
+        "r-7",
+    )
     assert out.history()[0]["user"] == "alice" and out.history()[0]["run_id"] == "r-7"
 
 

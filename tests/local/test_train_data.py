@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
+from llmforge_local.train import data as D
 
 from llmforge.errors import DataError
-from llmforge_local.train import data as D
 
 
 def learned_text(tok, ex: D.Example) -> str:
@@ -23,8 +23,12 @@ def test_instruction_rows_learn_only_the_response(tiny_tokenizer):
 
 
 def test_chat_rows_learn_every_assistant_turn_and_no_user_turn(tiny_tokenizer):
-    msgs = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."},
-            {"role": "user", "content": "Who owns Helix?"}, {"role": "assistant", "content": "Maria."}]
+    msgs = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello."},
+        {"role": "user", "content": "Who owns Helix?"},
+        {"role": "assistant", "content": "Maria."},
+    ]
     (ex,) = D.build_examples(pa.table({"messages": [msgs]}), tiny_tokenizer, "CHAT_COMPLETION", 256)
     learned = learned_text(tiny_tokenizer, ex)
     assert learned == "Hello.<|im_end|>\nMaria.<|im_end|>\n"
@@ -42,16 +46,21 @@ def test_continued_pretrain_learns_all_text_in_chunks(tiny_tokenizer):
 
 def test_wrong_columns_name_what_is_needed(tiny_tokenizer):
     with pytest.raises(DataError, match=r"needs \['prompt', 'response'\] or \['messages'\]"):
-        D.build_examples(pa.table({"question": ["q"], "answer": ["a"]}), tiny_tokenizer,
-                         "INSTRUCTION_FINETUNE", 64)
+        D.build_examples(
+            pa.table({"question": ["q"], "answer": ["a"]}), tiny_tokenizer, "INSTRUCTION_FINETUNE", 64
+        )
     with pytest.raises(DataError, match="CONTINUED_PRETRAIN"):
         D.build_examples(pa.table({"prompt": ["q"]}), tiny_tokenizer, "CONTINUED_PRETRAIN", 64)
 
 
 def test_rows_without_anything_to_learn_are_an_error(tiny_tokenizer):
     with pytest.raises(DataError, match="no row has any token to learn"):
-        D.build_examples(pa.table({"messages": [[{"role": "user", "content": "hi"}]]}),
-                         tiny_tokenizer, "CHAT_COMPLETION", 64)
+        D.build_examples(
+            pa.table({"messages": [[{"role": "user", "content": "hi"}]]}),
+            tiny_tokenizer,
+            "CHAT_COMPLETION",
+            64,
+        )
 
 
 def test_split_is_deterministic_and_keeps_both_sides():
@@ -77,7 +86,6 @@ def test_packing_keeps_every_token_and_wastes_less_than_padding():
 def test_packed_examples_do_not_attend_to_each_other(tiny_model):
     """The loss of a packed row equals the losses of its examples run one by one."""
     import torch
-
     from llmforge_local.train.loop import loss_sum
 
     g = torch.Generator().manual_seed(0)
@@ -88,3 +96,13 @@ def test_packed_examples_do_not_attend_to_each_other(tiny_model):
         alone = [loss_sum(tiny_model, D.make_batches(D.unpacked([e]), 1, pad_id=0)[0]) for e in ex]
     assert n_packed == sum(n for _, n in alone) == 16 + 8
     assert float(s_packed) == pytest.approx(sum(float(s) for s, _ in alone), rel=1e-4)
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3])
+def test_split_table_of_a_tiny_table_never_crashes(rows):
+    table = pa.table({"prompt": [f"q{i}" for i in range(rows)], "response": ["a"] * rows})
+    train, held = D.split_table(table, 0.9, 42, "training table 't'")
+    assert train.num_rows + held.num_rows == rows and train.num_rows >= 1
+    assert held.num_rows == (0 if rows == 1 else 1) and held.schema == table.schema
+    with pytest.raises(DataError, match="no rows to train on"):
+        D.split_table(table.slice(0, 0), 0.9, 42, "training table 't'")

@@ -62,11 +62,14 @@ def test_packed_attention_equals_block_diagonal_attention(kv_heads):
     module = Attention().train()
     out, _ = _forward(module, q, k, v, None, scaling=0.3, **{SEGMENTS: segment_layout(pos)})
 
-    seg = torch.cat([torch.zeros(b, 1, dtype=torch.long), (pos[:, 1:] != pos[:, :-1] + 1).long()], 1).cumsum(1)
+    seg = torch.cat([torch.zeros(b, 1, dtype=torch.long), (pos[:, 1:] != pos[:, :-1] + 1).long()], 1).cumsum(
+        1
+    )
     mask = (seg[:, :, None] == seg[:, None, :]) & torch.ones(t, t, dtype=torch.bool).tril()
     rep = h // kv_heads
-    ref = F.scaled_dot_product_attention(q, k.repeat_interleave(rep, 1), v.repeat_interleave(rep, 1),
-                                         attn_mask=mask[:, None], scale=0.3).transpose(1, 2)
+    ref = F.scaled_dot_product_attention(
+        q, k.repeat_interleave(rep, 1), v.repeat_interleave(rep, 1), attn_mask=mask[:, None], scale=0.3
+    ).transpose(1, 2)
     assert out.shape == (b, t, h, d)
     assert torch.allclose(out, ref, atol=1e-10)
     grads = torch.autograd.grad(out.square().sum(), (q, k, v))

@@ -6,8 +6,8 @@ import errno
 
 import pyarrow as pa
 import pytest
-
 from fixtures.train import EVAL_TABLE, MODEL_NAME, TRAIN_TABLE, pairs_table, tiny_config
+
 from llmforge.errors import DataError, ModelError, NotFoundError
 from llmforge.tracking import Tracker
 
@@ -22,15 +22,19 @@ def no_versions(forge) -> bool:
 
 @pytest.mark.slow
 def test_job_tracks_registers_and_traces_lineage(train_forge):
-    from mlflow.tracking import MlflowClient
-
     from llmforge_local.models import load_causal_lm
+    from mlflow.tracking import MlflowClient
 
     forge = train_forge
     res = forge.finetune(tiny_config(), progress=False)
     assert res.model_version == "1" and res.training_table_version == 0
-    assert len(res.losses) == 6 and set(res.metrics) >= {"perplexity", "rouge1", "rouge2", "rougeL",
-                                                          "faithfulness"}
+    assert len(res.losses) == 6 and set(res.metrics) >= {
+        "perplexity",
+        "rouge1",
+        "rouge2",
+        "rougeL",
+        "faithfulness",
+    }
     client = MlflowClient(Tracker(forge.home).uri)
     run = client.get_run(res.run_id)
     assert run.info.status == "FINISHED"
@@ -39,7 +43,15 @@ def test_job_tracks_registers_and_traces_lineage(train_forge):
     assert run.data.params["model"] == "tiny-random-llama"
     assert [m.step for m in client.get_metric_history(res.run_id, "train_loss")] == [1, 2, 3, 4, 5, 6]
     arts = {a.path for a in client.list_artifacts(res.run_id)}
-    assert {"model", "loss_curve.png", "evaluation.html", "config", "system_info.json"} <= arts
+    assert {
+        "model",
+        "loss_curve.png",
+        "evaluation.html",
+        "config",
+        "system_info.json",
+        "training_rows.json",
+    } <= arts
+    assert "config/train_args.json" in {a.path for a in client.list_artifacts(res.run_id, "config")}
     model_files = {a.path for a in client.list_artifacts(res.run_id, "model")}
     assert {"model/adapter_config.json", "model/tokenizer.json", "model/llmforge_model.json"} <= model_files
     up = forge.catalog.upstream(f"model:{MODEL_NAME}/1")
@@ -48,8 +60,9 @@ def test_job_tracks_registers_and_traces_lineage(train_forge):
     model, tok = load_causal_lm(f"models:/{MODEL_NAME}/1", forge.home)
     assert hasattr(model, "peft_config") and tok.pad_token is not None
 
-    forge.table(TRAIN_TABLE).append(pairs_table(repeat=1).set_column(
-        0, "pair_id", pa.array([f"q{i}" for i in range(6)])))
+    forge.table(TRAIN_TABLE).append(
+        pairs_table(repeat=1).set_column(0, "pair_id", pa.array([f"q{i}" for i in range(6)]))
+    )
     res2 = forge.finetune(tiny_config(), progress=False)
     assert res2.model_version == "2" and res2.training_table_version == 1
     assert [v["version"] for v in Tracker(forge.home).versions(MODEL_NAME)] == ["1", "2"]
@@ -93,8 +106,9 @@ def test_empty_table_and_wrong_columns(forge):
 
 @pytest.mark.slow
 def test_full_disk_then_rerun_resumes_to_the_same_result(train_forge, tmp_path, monkeypatch):
-    import llmforge
     from llmforge_local.train import loop
+
+    import llmforge
 
     forge = train_forge
     real, calls = loop.write_checkpoint_file, []
@@ -119,3 +133,12 @@ def test_full_disk_then_rerun_resumes_to_the_same_result(train_forge, tmp_path, 
     straight = other.finetune(tiny_config(), progress=False)
     assert straight.resumed_from == 0
     assert resumed.losses == straight.losses
+
+
+def test_a_one_row_table_trains_without_a_held_out_split(forge):
+    forge.table(TRAIN_TABLE).create(pairs_table(repeat=1)[:1], primary_key="pair_id")
+    cfg = tiny_config(max_steps=2)
+    cfg["evaluation"] = {"metrics": ["perplexity"]}
+    res = forge.finetune(cfg, progress=False)
+    assert res.model_version == "1" and len(res.losses) == 2
+    assert "perplexity" not in res.metrics  # nothing was held out to measure it on

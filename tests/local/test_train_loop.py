@@ -5,16 +5,15 @@ from __future__ import annotations
 import errno
 
 import pytest
-
-from llmforge.finetune_config import LoraOptions
 from llmforge_local.train import data as D
 from llmforge_local.train import loop as L
 from llmforge_local.train.lora import prepare
 
+from llmforge.finetune_config import LoraOptions
+
 
 def batches(tok, n=12):
     import pyarrow as pa
-
     from fixtures.train import FACTS
 
     rows = [f for f in FACTS for _ in range(2)][:n]
@@ -24,8 +23,15 @@ def batches(tok, n=12):
 
 
 def opts(**kw):
-    base = dict(learning_rate=3e-3, total_steps=4, gradient_accumulation_steps=2,
-                warmup_ratio=0.2, checkpoint_every=2, seed=7, progress=False)
+    base = dict(
+        learning_rate=3e-3,
+        total_steps=4,
+        gradient_accumulation_steps=2,
+        warmup_ratio=0.2,
+        checkpoint_every=2,
+        seed=7,
+        progress=False,
+    )
     return L.LoopOptions(**(base | kw))
 
 
@@ -35,9 +41,11 @@ def lora(model):
 
 def test_full_finetune_lowers_the_loss(tiny_model, tiny_tokenizer):
     model = prepare(tiny_model, "full", LoraOptions())
-    res = L.train(model, batches(tiny_tokenizer), opts(total_steps=8, learning_rate=5e-3,
-                                                       gradient_accumulation_steps=1,
-                                                       checkpoint_every=0))
+    res = L.train(
+        model,
+        batches(tiny_tokenizer),
+        opts(total_steps=8, learning_rate=5e-3, gradient_accumulation_steps=1, checkpoint_every=0),
+    )
     assert [s for s, _ in res.losses] == list(range(1, 9))
     assert res.losses[-1][1] < res.losses[0][1] - 0.5
     assert res.tokens > 0 and res.loss_tokens > 0
@@ -71,14 +79,18 @@ def test_same_seed_same_run(tiny_home, tiny_tokenizer, tmp_path):
 
         model, _ = load_causal_lm(TINY_MODEL, tiny_home, dtype=torch.float32)
         torch.manual_seed(0)
-        runs.append(L.train(lora(model), batches(tiny_tokenizer),
-                            opts(total_steps=3, gradient_accumulation_steps=1, checkpoint_every=0)).losses)
+        runs.append(
+            L.train(
+                lora(model),
+                batches(tiny_tokenizer),
+                opts(total_steps=3, gradient_accumulation_steps=1, checkpoint_every=0),
+            ).losses
+        )
     assert runs[0] == runs[1]
 
 
 def test_crash_then_resume_gives_the_uninterrupted_result(tiny_home, tiny_tokenizer, tmp_path):
     import torch
-
     from llmforge_local.models import TINY_MODEL, load_causal_lm
 
     def fresh():
@@ -109,8 +121,7 @@ def test_crash_then_resume_gives_the_uninterrupted_result(tiny_home, tiny_tokeni
         assert torch.equal(v, want[k]), k
 
 
-def test_full_disk_during_checkpoint_keeps_the_earlier_one(tiny_model, tiny_tokenizer, tmp_path,
-                                                           monkeypatch):
+def test_full_disk_during_checkpoint_keeps_the_earlier_one(tiny_model, tiny_tokenizer, tmp_path, monkeypatch):
     real = L.write_checkpoint_file
     calls = []
 
@@ -124,11 +135,30 @@ def test_full_disk_during_checkpoint_keeps_the_earlier_one(tiny_model, tiny_toke
 
     monkeypatch.setattr(L, "write_checkpoint_file", disk_full_on_second)
     with pytest.raises(L.CheckpointError, match="disk is full"):
-        L.train(lora(tiny_model), batches(tiny_tokenizer),
-                opts(total_steps=5, gradient_accumulation_steps=1), tmp_path)
+        L.train(
+            lora(tiny_model),
+            batches(tiny_tokenizer),
+            opts(total_steps=5, gradient_accumulation_steps=1),
+            tmp_path,
+        )
     good = L.latest_checkpoint(tmp_path)
     assert good.name == "step-000002"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["step-000002"]  # no partial leftovers
     import torch
 
     assert torch.load(good / L.CKPT_FILE, weights_only=False)["step"] == 2
+
+
+def test_the_loop_receives_the_hyper_parameters_whole():
+    from dataclasses import fields
+
+    from llmforge.errors import ConfigError
+    from llmforge.finetune_config import TrainArgs
+
+    args = TrainArgs(learning_rate=1e-3, warmup_ratio=0.2, seed=7)
+    opts = L.LoopOptions.of(args, total_steps=3, progress=False)
+    assert all(getattr(opts, f.name) == getattr(args, f.name) for f in fields(TrainArgs))
+    with pytest.raises(ConfigError, match="total_steps must be >= 1"):
+        L.LoopOptions.of(args, total_steps=0)
+    with pytest.raises(ConfigError, match="learning_rate must be > 0"):
+        L.LoopOptions(learning_rate=0, total_steps=3)

@@ -16,8 +16,13 @@ from llmforge.catalog.store import Store
 from llmforge.errors import ConfigError, NotFoundError, PermissionDeniedError
 
 PRIVILEGES = ("USE", "SELECT", "MODIFY", "OWNER")
-_ALIASES = {"USE CATALOG": ("USE",), "USE SCHEMA": ("USE",), "USAGE": ("USE",),
-            "ALL PRIVILEGES": ("USE", "SELECT", "MODIFY"), "ALL": ("USE", "SELECT", "MODIFY")}
+_ALIASES = {
+    "USE CATALOG": ("USE",),
+    "USE SCHEMA": ("USE",),
+    "USAGE": ("USE",),
+    "ALL PRIVILEGES": ("USE", "SELECT", "MODIFY"),
+    "ALL": ("USE", "SELECT", "MODIFY"),
+}
 
 
 def normalize(privilege: str) -> tuple[str, ...]:
@@ -26,16 +31,20 @@ def normalize(privilege: str) -> tuple[str, ...]:
         return (p,)
     if p in _ALIASES:
         return _ALIASES[p]
-    raise ConfigError(f"unknown privilege '{privilege}'; use one of {list(PRIVILEGES)} "
-                      "(or USE CATALOG, USE SCHEMA, ALL PRIVILEGES)")
+    raise ConfigError(
+        f"unknown privilege '{privilege}'; use one of {list(PRIVILEGES)} "
+        "(or USE CATALOG, USE SCHEMA, ALL PRIVILEGES)"
+    )
 
 
 def securable_row(store: Store, full_name: str):
     rows = store.query("SELECT * FROM securables WHERE full_name = ?", (full_name,))
     if not rows:
         kind = names.securable_type(full_name)
-        raise NotFoundError(f"{kind} '{full_name}' does not exist; create it first "
-                            f"(forge.catalog.create_{kind}(...) or forge.table(...).create(...))")
+        raise NotFoundError(
+            f"{kind} '{full_name}' does not exist; create it first "
+            f"(forge.catalog.create_{kind}(...) or forge.table(...).create(...))"
+        )
     return rows[0]
 
 
@@ -45,16 +54,20 @@ def grant(store: Store, privilege: str, full_name: str, principal: str, granted_
     with store.write() as con:
         if not con.execute("SELECT 1 FROM securables WHERE full_name = ?", (full_name,)).fetchone():
             securable_row(store, full_name)
-        con.executemany("INSERT OR IGNORE INTO grants VALUES (?, ?, ?, ?, ?)",
-                        [(full_name, principal, p, granted_by, now) for p in privs])
+        con.executemany(
+            "INSERT OR IGNORE INTO grants VALUES (?, ?, ?, ?, ?)",
+            [(full_name, principal, p, granted_by, now) for p in privs],
+        )
 
 
 def revoke(store: Store, privilege: str, full_name: str, principal: str) -> None:
     privs = normalize(privilege)
     securable_row(store, full_name)
     with store.write() as con:
-        con.executemany("DELETE FROM grants WHERE securable = ? AND principal = ? AND privilege = ?",
-                        [(full_name, principal, p) for p in privs])
+        con.executemany(
+            "DELETE FROM grants WHERE securable = ? AND principal = ? AND privilege = ?",
+            [(full_name, principal, p) for p in privs],
+        )
 
 
 def _held(store: Store, who: Principal, full_name: str) -> dict[str, set[str]]:
@@ -64,10 +77,14 @@ def _held(store: Store, who: Principal, full_name: str) -> dict[str, set[str]]:
     marks = ",".join("?" * len(chain))
     id_marks = ",".join("?" * len(ids))
     held: dict[str, set[str]] = {c: set() for c in chain}
-    for r in store.query(f"SELECT securable, privilege FROM grants WHERE securable IN ({marks}) "
-                         f"AND principal IN ({id_marks})", (*chain, *ids)):
+    for r in store.query(
+        f"SELECT securable, privilege FROM grants WHERE securable IN ({marks}) AND principal IN ({id_marks})",
+        (*chain, *ids),
+    ):
         held[r["securable"]].add(r["privilege"])
-    for r in store.query(f"SELECT full_name, owner FROM securables WHERE full_name IN ({marks})", tuple(chain)):
+    for r in store.query(
+        f"SELECT full_name, owner FROM securables WHERE full_name IN ({marks})", tuple(chain)
+    ):
         if r["owner"] in who.identities:
             held[r["full_name"]].add("OWNER")
     return held
@@ -120,17 +137,37 @@ def show(store: Store, full_name: str, principal: str | None = None) -> list[dic
     chain = names.chain(full_name)
     marks = ",".join("?" * len(chain))
     out = []
-    for r in store.query(f"SELECT full_name, type, owner FROM securables WHERE full_name IN ({marks})",
-                         tuple(chain)):
-        out.append({"principal": r["owner"], "privilege": "OWNER", "object_type": r["type"],
-                    "object_name": r["full_name"], "inherited": r["full_name"] != full_name,
-                    "granted_by": None})
-    for r in store.query(f"SELECT g.*, s.type FROM grants g JOIN securables s ON s.full_name = g.securable "
-                         f"WHERE g.securable IN ({marks})", tuple(chain)):
-        out.append({"principal": r["principal"], "privilege": r["privilege"], "object_type": r["type"],
-                    "object_name": r["securable"], "inherited": r["securable"] != full_name,
-                    "granted_by": r["granted_by"]})
+    for r in store.query(
+        f"SELECT full_name, type, owner FROM securables WHERE full_name IN ({marks})", tuple(chain)
+    ):
+        out.append(
+            {
+                "principal": r["owner"],
+                "privilege": "OWNER",
+                "object_type": r["type"],
+                "object_name": r["full_name"],
+                "inherited": r["full_name"] != full_name,
+                "granted_by": None,
+            }
+        )
+    for r in store.query(
+        f"SELECT g.*, s.type FROM grants g JOIN securables s ON s.full_name = g.securable "
+        f"WHERE g.securable IN ({marks})",
+        tuple(chain),
+    ):
+        out.append(
+            {
+                "principal": r["principal"],
+                "privilege": r["privilege"],
+                "object_type": r["type"],
+                "object_name": r["securable"],
+                "inherited": r["securable"] != full_name,
+                "granted_by": r["granted_by"],
+            }
+        )
     if principal is not None:
         out = [g for g in out if g["principal"] == principal]
     order = {n: i for i, n in enumerate(chain)}
-    return sorted(out, key=lambda g: (order[g["object_name"]], g["principal"], PRIVILEGES.index(g["privilege"])))
+    return sorted(
+        out, key=lambda g: (order[g["object_name"]], g["principal"], PRIVILEGES.index(g["privilege"]))
+    )

@@ -30,6 +30,8 @@ from llmforge.errors import ConfigError
 SYSTEM = "__system__"
 #: implicit group every principal belongs to
 ALL_USERS = "account users"
+#: members of this group administer the catalog (principals, any securable's grants and policies)
+ADMINS = "admins"
 KINDS = ("user", "service_principal", "group")
 _SECTIONS = {"users": "user", "service_principals": "service_principal", "principals": None}
 
@@ -53,6 +55,24 @@ class Principal:
         return frozenset({self.name, ALL_USERS}) | self.groups
 
 
+def is_reserved(name: str) -> bool:
+    """Names no outside caller may act as: the internal principal, ``__anything__``, ``account users``."""
+    n = name.strip().lower()
+    return n == ALL_USERS or (n.startswith("__") and n.endswith("__"))
+
+
+def check_external(name: str, where: str = "a principal") -> str:
+    """``name`` if an outside caller (token, header, environment) may act as it."""
+    if not isinstance(name, str) or not name.strip() or name != name.strip() or not name.isprintable():
+        raise ConfigError(f"{where}: {name!r} is not a principal name (empty, padded or unprintable)")
+    if is_reserved(name):
+        raise ConfigError(
+            f"{where}: '{name}' is a reserved principal that only internal pipelines act as; "
+            "name a user or service principal from the directory"
+        )
+    return name
+
+
 def _as_list(value: Any, where: str) -> list[str]:
     if value is None or value == "":
         return []
@@ -72,9 +92,12 @@ def _entry(raw: Any, kind: str | None, where: str) -> dict[str, Any]:
     k = str(raw.get("kind") or kind or "user")
     if k not in KINDS:
         raise ConfigError(f"{where}: kind '{k}' for '{raw['name']}' is not one of {list(KINDS)}")
-    return {"name": str(raw["name"]).strip(), "kind": k,
-            "groups": _as_list(raw.get("groups"), where),
-            "departments": _as_list(raw.get("departments"), where)}
+    return {
+        "name": str(raw["name"]).strip(),
+        "kind": k,
+        "groups": _as_list(raw.get("groups"), where),
+        "departments": _as_list(raw.get("departments"), where),
+    }
 
 
 def parse_directory(path: str | Path) -> list[dict[str, Any]]:
@@ -86,10 +109,13 @@ def parse_directory(path: str | Path) -> list[dict[str, Any]]:
         with p.open(newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
             if not reader.fieldnames or "name" not in reader.fieldnames:
-                raise ConfigError(f"{p}: the CSV needs a header with at least 'name' "
-                                  "(optional: kind, groups, departments)")
-            return [_entry({k: v for k, v in row.items() if k}, None, f"{p} line {i + 2}")
-                    for i, row in enumerate(reader)]
+                raise ConfigError(
+                    f"{p}: the CSV needs a header with at least 'name' (optional: kind, groups, departments)"
+                )
+            return [
+                _entry({k: v for k, v in row.items() if k}, None, f"{p} line {i + 2}")
+                for i, row in enumerate(reader)
+            ]
     if p.suffix.lower() not in (".yaml", ".yml"):
         raise ConfigError(f"{p}: identity directory must be .yaml, .yml or .csv")
     import yaml

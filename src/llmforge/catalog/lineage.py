@@ -17,7 +17,7 @@ from llmforge.catalog.store import Store
 from llmforge.errors import ConfigError
 
 NODE_KINDS = ("table", "mlflow_run", "model", "index", "answer")
-_NODE = re.compile(r"^(%s):\S+$" % "|".join(NODE_KINDS))
+_NODE = re.compile(rf"^({'|'.join(NODE_KINDS)}):\S+$")
 
 
 def table_node(full_name: str, version: int) -> str:
@@ -26,9 +26,11 @@ def table_node(full_name: str, version: int) -> str:
 
 def validate_node(node: str) -> str:
     if not isinstance(node, str) or not _NODE.match(node):
-        raise ConfigError(f"lineage node {node!r} must look like 'table:main.knowledge.documents@3', "
-                          f"'mlflow_run:<id>', 'model:<name>/<version>', 'index:<name>@<version>' "
-                          f"or 'answer:<request_id>' (kinds: {list(NODE_KINDS)})")
+        raise ConfigError(
+            f"lineage node {node!r} must look like 'table:main.knowledge.documents@3', "
+            f"'mlflow_run:<id>', 'model:<name>/<version>', 'index:<name>@<version>' "
+            f"or 'answer:<request_id>' (kinds: {list(NODE_KINDS)})"
+        )
     return node
 
 
@@ -45,8 +47,9 @@ def _row_pairs(row_keys: dict | None) -> list[tuple[str, str]]:
     return pairs
 
 
-def record(store: Store, sources: list[str], target: str, job: str, run_id: str | None,
-           row_keys: dict | None) -> list[int]:
+def record(
+    store: Store, sources: list[str], target: str, job: str, run_id: str | None, row_keys: dict | None
+) -> list[int]:
     """One edge per source, all in one transaction; returns the edge ids."""
     if isinstance(sources, str):
         sources = [sources]
@@ -59,17 +62,26 @@ def record(store: Store, sources: list[str], target: str, job: str, run_id: str 
     ids = []
     with store.write() as con:
         for s in srcs:
-            cur = con.execute("INSERT INTO lineage (source, target, job, run_id, created_at) "
-                              "VALUES (?, ?, ?, ?, ?)", (s, target, job, run_id, now))
+            cur = con.execute(
+                "INSERT INTO lineage (source, target, job, run_id, created_at) VALUES (?, ?, ?, ?, ?)",
+                (s, target, job, run_id, now),
+            )
             ids.append(cur.lastrowid)
-            con.executemany("INSERT INTO lineage_rows VALUES (?, ?, ?)",
-                            [(cur.lastrowid, a, b) for a, b in pairs])
+            con.executemany(
+                "INSERT INTO lineage_rows VALUES (?, ?, ?)", [(cur.lastrowid, a, b) for a, b in pairs]
+            )
     return ids
 
 
 def _edge(r, depth: int) -> dict:
-    return {"source": r["source"], "target": r["target"], "job": r["job"], "run_id": r["run_id"],
-            "created_at": r["created_at"], "depth": depth}
+    return {
+        "source": r["source"],
+        "target": r["target"],
+        "job": r["job"],
+        "run_id": r["run_id"],
+        "created_at": r["created_at"],
+        "depth": depth,
+    }
 
 
 def _matches(node: str) -> tuple[str, tuple]:
@@ -112,5 +124,6 @@ def row_lineage(store: Store, node: str, key: str, direction: str) -> list[dict]
     rows = store.query(
         f"SELECT l.{far} AS node, r.{k_far} AS key, l.job, l.run_id FROM lineage l "
         f"JOIN lineage_rows r ON r.edge_id = l.id WHERE l.{near} {op} AND r.{k_near} = ? ORDER BY l.id, r.rowid",
-        (*params, str(key)))
+        (*params, str(key)),
+    )
     return [dict(r) for r in rows]

@@ -16,16 +16,20 @@ def split(full_name: str, expect: str | None = None) -> list[str]:
         raise ConfigError(f"expected a name like 'main.knowledge.documents', got {full_name!r}")
     parts = full_name.split(".")
     if len(parts) not in TYPES:
-        raise ConfigError(f"'{full_name}' has {len(parts)} parts; names are catalog, catalog.schema "
-                          "or catalog.schema.table")
+        raise ConfigError(
+            f"'{full_name}' has {len(parts)} parts; names are catalog, catalog.schema or catalog.schema.table"
+        )
     for p in parts:
-        if not _PART.match(p):
-            raise ConfigError(f"'{full_name}': part '{p}' must start with a letter or '_' and contain only "
-                              "letters, digits and '_'")
+        if not _PART.fullmatch(p):
+            raise ConfigError(
+                f"'{full_name}': part '{p}' must start with a letter or '_' and contain only "
+                "letters, digits and '_'"
+            )
     if expect and TYPES[len(parts)] != expect:
         example = {"catalog": "main", "schema": "main.knowledge", "table": "main.knowledge.documents"}[expect]
-        raise ConfigError(f"'{full_name}' is a {TYPES[len(parts)]} name; a {expect} name is needed "
-                          f"(like '{example}')")
+        raise ConfigError(
+            f"'{full_name}' is a {TYPES[len(parts)]} name; a {expect} name is needed (like '{example}')"
+        )
     return parts
 
 

@@ -47,8 +47,10 @@ def _names(spec: dict, key: str) -> list[str]:
 def validate_row_filter(spec: dict[str, Any]) -> dict[str, Any]:
     """The spec with defaults filled; a bad spec raises naming the key and the allowed values."""
     if not isinstance(spec, dict):
-        raise ConfigError(f"a row filter is a dict like {{'type': 'department_membership', 'column': "
-                          f"'department'}}, got {type(spec).__name__}")
+        raise ConfigError(
+            f"a row filter is a dict like {{'type': 'department_membership', 'column': "
+            f"'department'}}, got {type(spec).__name__}"
+        )
     if spec.get("type") not in ROW_FILTERS:
         raise ConfigError(f"row filter type {spec.get('type')!r} is not one of {list(ROW_FILTERS)}")
     unknown = sorted(set(spec) - _FILTER_KEYS)
@@ -56,8 +58,12 @@ def validate_row_filter(spec: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"unknown row filter key(s) {unknown}; allowed: {sorted(_FILTER_KEYS)}")
     if not isinstance(spec.get("column"), str) or not spec["column"]:
         raise ConfigError("a row filter needs 'column': the column whose value decides visibility")
-    return {"type": spec["type"], "column": spec["column"],
-            "always_visible": _names(spec, "always_visible"), "exempt_groups": _names(spec, "exempt_groups")}
+    return {
+        "type": spec["type"],
+        "column": spec["column"],
+        "always_visible": _names(spec, "always_visible"),
+        "exempt_groups": _names(spec, "exempt_groups"),
+    }
 
 
 def validate_mask(spec: dict[str, Any]) -> dict[str, Any]:
@@ -114,14 +120,19 @@ def _mask_array(arr, spec: dict):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if spec["type"] == "null" or (spec["type"] == "redact" and not pa.types.is_string(arr.type)
-                                  and not pa.types.is_large_string(arr.type)):
+    if spec["type"] == "null" or (
+        spec["type"] == "redact"
+        and not pa.types.is_string(arr.type)
+        and not pa.types.is_large_string(arr.type)
+    ):
         return pa.nulls(len(arr), type=arr.type)
     if spec["type"] == "redact":
         fill = pa.scalar(spec["replacement"], type=arr.type)
         return pc.if_else(pc.is_null(arr), pa.scalar(None, type=arr.type), fill)
-    return pa.array([None if v is None else hashlib.sha256(str(v).encode()).hexdigest()
-                     for v in arr.to_pylist()], type=pa.string())
+    return pa.array(
+        [None if v is None else hashlib.sha256(str(v).encode()).hexdigest() for v in arr.to_pylist()],
+        type=pa.string(),
+    )
 
 
 def apply_masks(data, masks: dict[str, dict]):

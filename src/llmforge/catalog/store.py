@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS lineage_rows (
     target_key TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS lineage_rows_source ON lineage_rows (edge_id, source_key);
 CREATE INDEX IF NOT EXISTS lineage_rows_target ON lineage_rows (edge_id, target_key);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -56,8 +57,11 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.busy_timeout_s = busy_timeout_s
         self._local = threading.local()
+        new = not self.path.exists()
         # one script under the write lock, so processes opening a new file together agree
         self._connect().executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+        if new:
+            os.chmod(self.path, 0o600)  # grants and policies are nobody else's business
 
     def _connect(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)

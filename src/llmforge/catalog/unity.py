@@ -30,8 +30,9 @@ def _members(groups: list[str]) -> list[str]:
     return [f"is_account_group_member({_lit(g)})" for g in groups]
 
 
-def row_filter_sql(table: str, spec: dict, column_type: str = "STRING",
-                   department_prefix: str = "dept_") -> list[str]:
+def row_filter_sql(
+    table: str, spec: dict, column_type: str = "STRING", department_prefix: str = "dept_"
+) -> list[str]:
     """``CREATE FUNCTION`` and ``ALTER TABLE ... SET ROW FILTER`` for a row filter spec."""
     spec = validate_row_filter(spec)
     names.split(table, expect="table")
@@ -46,9 +47,10 @@ def row_filter_sql(table: str, spec: dict, column_type: str = "STRING",
     else:
         terms.append(f"{col} = current_user()")
     fn = _qualified(f"{table}_row_filter")
-    return [f"CREATE OR REPLACE FUNCTION {fn}({col} {column_type}) RETURNS BOOLEAN RETURN "
-            + " OR ".join(terms),
-            f"ALTER TABLE {_qualified(table)} SET ROW FILTER {fn} ON ({col})"]
+    return [
+        f"CREATE OR REPLACE FUNCTION {fn}({col} {column_type}) RETURNS BOOLEAN RETURN " + " OR ".join(terms),
+        f"ALTER TABLE {_qualified(table)} SET ROW FILTER {fn} ON ({col})",
+    ]
 
 
 def column_mask_sql(table: str, column: str, spec: dict, column_type: str = "STRING") -> list[str]:
@@ -59,11 +61,36 @@ def column_mask_sql(table: str, column: str, spec: dict, column_type: str = "STR
     if spec["type"] == "null" or (spec["type"] == "redact" and column_type.upper() != "STRING"):
         masked, returns = f"CAST(NULL AS {column_type})", column_type
     elif spec["type"] == "redact":
-        masked, returns = f"CASE WHEN {col} IS NULL THEN NULL ELSE {_lit(spec['replacement'])} END", column_type
+        masked, returns = (
+            f"CASE WHEN {col} IS NULL THEN NULL ELSE {_lit(spec['replacement'])} END",
+            column_type,
+        )
     else:
         masked, returns = f"sha2(CAST({col} AS STRING), 256)", "STRING"
     exempt = " OR ".join(_members(spec["except_groups"]))
     body = f"CASE WHEN {exempt} THEN {col} ELSE {masked} END" if exempt else masked
     fn = _qualified(f"{table}_{column}_mask")
-    return [f"CREATE OR REPLACE FUNCTION {fn}({col} {column_type}) RETURNS {returns} RETURN {body}",
-            f"ALTER TABLE {_qualified(table)} ALTER COLUMN {col} SET MASK {fn}"]
+    return [
+        f"CREATE OR REPLACE FUNCTION {fn}({col} {column_type}) RETURNS {returns} RETURN {body}",
+        f"ALTER TABLE {_qualified(table)} ALTER COLUMN {col} SET MASK {fn}",
+    ]
+
+
+def drop_row_filter_sql(table: str) -> str:
+    return f"ALTER TABLE {_qualified(table)} DROP ROW FILTER"
+
+
+def drop_mask_sql(table: str, column: str) -> str:
+    return f"ALTER TABLE {_qualified(table)} ALTER COLUMN {_ident(column)} DROP MASK"
+
+
+def properties_sql(table: str, properties: dict[str, str]) -> str:
+    """``ALTER TABLE ... SET TBLPROPERTIES`` (how the llmforge spec travels with the table)."""
+    pairs = ", ".join(f"{_lit(k)} = {_lit(v)}" for k, v in properties.items())
+    return f"ALTER TABLE {_qualified(table)} SET TBLPROPERTIES ({pairs})"
+
+
+def unset_properties_sql(table: str, keys: list[str]) -> str:
+    return (
+        f"ALTER TABLE {_qualified(table)} UNSET TBLPROPERTIES IF EXISTS ({', '.join(_lit(k) for k in keys)})"
+    )

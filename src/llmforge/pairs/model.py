@@ -8,9 +8,14 @@ format. A JSON list of
 
 - a question must end with ``?`` and be at most 300 characters; an answer must be
   non-empty and at most 600 characters;
-- the answer must be grounded: at least ``min_support`` of its content words occur in the
-  passage (numbers must occur exactly), which drops invented facts; the question must share
-  a content word with the passage, which drops questions parroted from the example;
+- the answer must be grounded in the passage's text (its heading excluded): a short answer
+  (at most :data:`SHORT_ANSWER_WORDS` words) must occur in it verbatim, a longer one must have
+  at least ``min_support`` of its content words in it (numbers exactly), which drops invented
+  facts and paraphrases that change them ("rotated" → "was not rotated");
+- the question must be about the answer's sentence: it shares a content word with that
+  sentence or with the passage's heading ("What is the annual contract value?" answered from
+  "Northwind pays invoices within 45 days" is dropped), and the answer must add something
+  the question does not already say ("What is the data team?" → "The data team" is dropped);
 - duplicates (same question, case-insensitive) within a document are dropped.
 
 Conversations are sent in document order, ``batch_size`` at a time, with the generator's
@@ -26,9 +31,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmforge.errors import ConfigError
-from llmforge.pairs.markdown import parse_sections, prose
+from llmforge.pairs.markdown import Section, parse_sections, prose
 from llmforge.pairs.rules import KINDS, create_training_pair
-from llmforge.text import content_words
+from llmforge.text import content_words, sentences
 
 SYSTEM_PROMPT = (
     "You write training data. From the passage, write up to {n} question/answer pairs that "
@@ -42,6 +47,8 @@ EXAMPLE = (
     "Q: Which tool is used to book travel?\nA: Orbit Travel\nQ: What is the hotel limit?\n"
     "A: $250 per night\nQ: Who owns the travel policy?\nA: Priya Patel",
 )
+#: answers up to this many words must be copied from the passage verbatim
+SHORT_ANSWER_WORDS = 8
 _QA = re.compile(r"^\s*Q\s*[:.]\s*(.+?)\s*\n\s*A\s*[:.]\s*(.+?)\s*$", re.MULTILINE)
 
 
@@ -53,7 +60,7 @@ class ModelPairOptions:
     max_tokens: int = 256
     batch_size: int = 8
     #: share of an answer's content words that must appear in the passage
-    min_support: float = 0.6
+    min_support: float = 0.85
     #: deterministic kinds added beside the model's pairs (e.g. ``("raw",)``)
     rule_kinds: tuple[str, ...] = ()
 
@@ -68,9 +75,16 @@ class ModelPairOptions:
 
 
 def passages(content: str, limit: int) -> list[str]:
-    """Sections as ``heading\\n\\ntext``, long ones cut at sentence-ish boundaries."""
+    """Sections as ``heading\\n\\ntext``, long ones cut at sentence-ish boundaries. A plain
+    document's first line is its heading when it has no end punctuation and a blank line follows
+    ("Data retention\\n\\nCustomer records are ...")."""
     out = []
     for s in parse_sections(content):
+        lines = list(s.lines)
+        while lines and not lines[0].strip():
+            lines.pop(0)
+        if not s.heading and len(lines) > 2 and not lines[1].strip() and lines[0].strip()[-1] not in ".!?:":
+            s = Section(lines[0].strip(), 0, lines[2:])
         text = prose(s.lines)
         if not text:
             continue
@@ -98,16 +112,33 @@ def parse_pairs(text: str) -> list[tuple[str, str]]:
     return [(q, a) for q, a in _QA.findall(text)]
 
 
+def _plain(text: str) -> str:
+    return " ".join(re.sub(r"[^\w$%.,'-]+", " ", text.lower()).replace(" .", ".").split()).strip(" .,")
+
+
 def grounded(question: str, answer: str, passage: str, min_support: float) -> bool:
-    """The answer is supported by the passage and the question is about it (shares a content
-    word with it, which also drops questions copied from :data:`EXAMPLE`)."""
+    """The answer is supported by the passage body and the question is about it (see the module
+    docstring); questions copied from :data:`EXAMPLE` share nothing with it and are dropped."""
+    heading, _, body = passage.partition("\n\n") if "\n\n" in passage else ("", "", passage)
     words = content_words(answer)
-    have = set(content_words(passage))
-    if not words or not any(w in have for w in content_words(question)):
+    asked = set(content_words(question))
+    have = set(content_words(body))
+    if not words or not asked or set(words) <= asked:
         return False
     if any(w[0].isdigit() and w not in have for w in words):
         return False
-    return sum(w in have for w in words) / len(words) >= min_support
+    said = sentences(body)
+    if len(answer.split()) <= SHORT_ANSWER_WORDS:
+        near = [s for s in said if _plain(answer) in _plain(s)]
+        if not near and _plain(answer) not in _plain(body):
+            return False
+    elif sum(w in have for w in set(words)) / len(set(words)) < min_support:  # repeats count once
+        return False
+    else:
+        overlap = [(len(set(words) & set(content_words(s))), s) for s in said]
+        near = [max(overlap)[1]] if overlap else []
+    about = set(content_words(heading)).union(*(content_words(s) for s in near or [body]))
+    return bool(asked & about)
 
 
 class ModelPairGenerator:

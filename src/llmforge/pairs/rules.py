@@ -6,6 +6,10 @@ Kinds, in the order they are emitted:
   document's subject (its title or first ``#`` heading).
   ``Owner: Dana Kim`` in *Project Helix* → "Who is the owner of Project Helix?" →
   "The owner of Project Helix is Dana Kim."
+- ``statement``: every plain sentence that states something (an owner, a status, a date, an
+  amount, a reason, a definition, a rule), asked from its own clause: "Orion was paused in May
+  because the vendor missed two deadlines." → "Why was Orion paused in May?" → the sentence.
+  See :mod:`llmforge.pairs.clauses`; this is what makes ordinary prose yield pairs.
 - ``acronym``: definitions written as ``SLA (service level agreement)``,
   ``service level agreement (SLA)``, ``SLA stands for service level agreement`` or a
   ``SLA: service level agreement`` glossary line. The expansion's word initials must spell
@@ -25,10 +29,11 @@ import re
 from collections.abc import Iterable, Sequence
 
 from llmforge.errors import ConfigError
+from llmforge.pairs.clauses import statement_pairs
 from llmforge.pairs.markdown import Section, clean_inline, key_value, parse_sections, prose, tables
 from llmforge.text import sentences
 
-KINDS: tuple[str, ...] = ("fact", "acronym", "heading", "summary", "raw")
+KINDS: tuple[str, ...] = ("fact", "statement", "acronym", "heading", "summary", "raw")
 #: sections answer with their lead sentences up to this many characters (at least one sentence)
 SUMMARY_CHARS = 400
 RAW_CHUNK_CHARS = 2000
@@ -75,7 +80,13 @@ def create_training_pair(
     content = content or ""
     sections = parse_sections(content)
     subject = _subject(title, sections)
-    makers = {"fact": _facts, "acronym": _acronyms, "heading": _headings, "summary": _summary}
+    makers = {
+        "fact": _facts,
+        "statement": _statements,
+        "acronym": _acronyms,
+        "heading": _headings,
+        "summary": _summary,
+    }
     pairs, seen = [], set()
     for kind in KINDS:
         if kind not in kinds:
@@ -130,6 +141,13 @@ def _facts(sections: list[Section], subject: str) -> Iterable[tuple[str, str]]:
                             f"What is the {col} for {row[0]} in {subject}?",
                             f"The {col} for {row[0]} in {subject} is {cell}.",
                         )
+
+
+def _statements(sections: list[Section], subject: str) -> Iterable[tuple[str, str]]:
+    texts = [prose(s.lines, with_facts=False) for s in sections]
+    document = "\n".join(texts)
+    for text in texts:
+        yield from statement_pairs(text, document)
 
 
 def _initials_spell(acronym: str, expansion: str) -> bool:

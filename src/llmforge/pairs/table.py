@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 #: formats Databricks instruction and chat fine-tuning read, ``text`` what continued
 #: pre-training reads (a raw chunk as is, a pair as "prompt\nresponse").
 COLUMNS = ("document_id", "pair_id", "kind", "prompt", "response", "messages", "text")
+#: document columns copied onto each of its pairs: the column a row filter decides on, so a
+#: pairs table can carry its documents' policy (see llmforge.governance.inherit_row_filter)
+CARRY = ("department",)
 
 
 def pairs_schema() -> pa.Schema:
@@ -48,8 +51,14 @@ def training_format(content: str) -> str:
     return json.dumps(create_training_pair(content or ""), ensure_ascii=False)
 
 
-def pairs_table(documents: pa.Table, *, generator: Any = None, kinds: Sequence[str] = KINDS) -> pa.Table:
+def pairs_table(
+    documents: pa.Table, *, generator: Any = None, kinds: Sequence[str] = KINDS, carry: Sequence[str] = CARRY
+) -> pa.Table:
     """One row per pair, keyed by ``pair_id`` and traceable to ``document_id``.
+
+    ``carry`` names document columns copied onto each pair (after :data:`COLUMNS`) when the
+    documents have them: by default ``department``, so pairs made from governed documents keep
+    the column their row filter decides on.
 
     ``documents`` needs ``document_id`` and ``content`` (``title`` is used when present).
     ``generator`` is ``None`` for the deterministic rules (limited to ``kinds``), an object
@@ -74,8 +83,10 @@ def pairs_table(documents: pa.Table, *, generator: Any = None, kinds: Sequence[s
         per_doc = generator.generate_many([(c or "", t) for c, t in docs])
     else:
         per_doc = [generator(c or "", t) for c, t in docs]
-    rows: dict[str, list] = {c: [] for c in COLUMNS}
-    for doc_id, pairs in zip(ids, per_doc, strict=True):
+    carried = [c for c in carry if c in documents.column_names and c not in COLUMNS]
+    extra = {c: documents.column(c).to_pylist() for c in carried}
+    rows: dict[str, list] = {c: [] for c in (*COLUMNS, *carried)}
+    for d, (doc_id, pairs) in enumerate(zip(ids, per_doc, strict=True)):
         if doc_id is None:
             raise DataError("documents table has a null document_id; every document needs a key")
         seen = set()
@@ -94,4 +105,9 @@ def pairs_table(documents: pa.Table, *, generator: Any = None, kinds: Sequence[s
                 ("text", f"{p['prompt']}\n{p['response']}" if p["prompt"] else p["response"]),
             ):
                 rows[col].append(value)
-    return pa.table(rows, schema=pairs_schema())
+            for col in carried:
+                rows[col].append(extra[col][d])
+    schema = pairs_schema()
+    for col in carried:
+        schema = schema.append(documents.schema.field(col))
+    return pa.table(rows, schema=schema)

@@ -1,8 +1,10 @@
 """Unity Catalog tables through databricks-sdk: metadata and grants via the UC REST API,
-reads via SQL Statement Execution on a SQL warehouse (option ``warehouse_id``).
+reads and writes via SQL Statement Execution on a SQL warehouse (option ``warehouse_id``).
 
-Writes are not offered here: on Databricks, tables are written by Spark jobs or SQL, where
-Unity Catalog records lineage itself.
+Every write (``create``, ``append``, ``overwrite``, ``merge``, ``delete``) is one
+parameterised statement (one Delta commit on the workspace); values never travel as SQL
+text. Bulk loads belong to Spark (``saveAsTable``) or ``COPY INTO``, where Unity Catalog
+records lineage itself.
 """
 
 from __future__ import annotations
@@ -13,14 +15,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmforge.components import DataSource
-from llmforge.errors import ConfigError, DataError, LLMForgeError, NotFoundError
+from llmforge.errors import ConfigError, DataError, NotFoundError
 from llmforge_databricks.workspace import calling, workspace_client
 
 _PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_WRITES = ("create", "append", "overwrite", "merge", "delete")
 # SQL type name -> converter for JSON_ARRAY strings
-_CONVERT = {"LONG": int, "INT": int, "SHORT": int, "BYTE": int, "DOUBLE": float, "FLOAT": float,
-            "DECIMAL": float, "BOOLEAN": lambda v: v == "true"}
+_CONVERT = {
+    "LONG": int,
+    "INT": int,
+    "SHORT": int,
+    "BYTE": int,
+    "DOUBLE": float,
+    "FLOAT": float,
+    "DECIMAL": float,
+    "BOOLEAN": lambda v: v == "true",
+}
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,12 @@ class DatabricksDataOptions:
     warehouse_id: str | None = None
     #: how long a read waits for the statement (Databricks allows 5s-50s)
     wait_timeout: str = "50s"
+
+
+def _arrow(data: Any) -> Any:
+    import pyarrow as pa
+
+    return data if isinstance(data, pa.Table) else pa.Table.from_pylist(list(data))
 
 
 def _check_name(full_name: str) -> list[str]:
@@ -47,6 +62,44 @@ class DatabricksDataSource(DataSource):
         _check_name(full_name)
         return DatabricksTable(self, full_name)
 
+    # --- governance in Unity Catalog (see llmforge_databricks.governance) ---------------------
+    def _run_all(self, statements: list[str], doing: str) -> None:
+        from llmforge_databricks.sql import execute
+
+        for statement in statements:
+            execute(self.options.warehouse_id, statement, doing, wait_timeout=self.options.wait_timeout)
+
+    def set_row_filter(self, table: str, spec: dict | None) -> None:
+        """A SQL function + ``ALTER TABLE ... SET ROW FILTER`` (``DROP`` for ``None``), and the
+        spec as the table property ``llmforge.row_filter``."""
+        from llmforge_databricks.governance import row_filter_statements
+
+        _check_name(table)
+        self._run_all(row_filter_statements(table, spec), f"set the row filter of {table}")
+
+    def set_column_mask(self, table: str, column: str, spec: dict | None) -> None:
+        """A SQL function + ``ALTER TABLE ... ALTER COLUMN ... SET MASK`` (``DROP`` for ``None``),
+        and every mask spec as the table property ``llmforge.column_masks``."""
+        from llmforge_databricks.governance import mask_statements
+
+        _check_name(table)
+        self._run_all(mask_statements(table, column, spec), f"set the mask of {table}.{column}")
+
+    def row_filter(self, table: str) -> dict | None:
+        from llmforge_databricks.governance import row_filter_spec, table_info
+
+        return row_filter_spec(table_info(table))
+
+    def grant(self, privilege: str, securable: str, principal: str) -> None:
+        from llmforge_databricks.governance import change_grants
+
+        change_grants(securable, principal, add=[privilege])
+
+    def revoke(self, privilege: str, securable: str, principal: str) -> None:
+        from llmforge_databricks.governance import change_grants
+
+        change_grants(securable, principal, remove=[privilege])
+
     def list_tables(self, pattern: str = "*") -> list[str]:
         """``catalog.schema.table`` names the token may see that match the glob ``pattern``."""
         w = workspace_client()
@@ -56,8 +109,11 @@ class DatabricksDataSource(DataSource):
                 if not fnmatch.fnmatch(cat.name, pattern.split(".")[0]):
                     continue
                 for sch in w.schemas.list(catalog_name=cat.name):
-                    out += [t.full_name for t in w.tables.list(catalog_name=cat.name, schema_name=sch.name)
-                            if fnmatch.fnmatch(t.full_name, pattern)]
+                    out += [
+                        t.full_name
+                        for t in w.tables.list(catalog_name=cat.name, schema_name=sch.name)
+                        if fnmatch.fnmatch(t.full_name, pattern)
+                    ]
         return sorted(out)
 
 
@@ -70,12 +126,92 @@ class DatabricksTable:
     def __repr__(self) -> str:
         return f"DatabricksTable({self.full_name!r})"
 
-    def __getattr__(self, name: str) -> Any:
-        if name in _WRITES:
-            raise LLMForgeError(f"{name}() is not available on the databricks data source: write "
-                                f"{self.full_name} with Spark or SQL on the workspace (Unity Catalog "
-                                f"records the lineage), or use the local backend")
-        raise AttributeError(name)
+    def overwrite(self, data: Any, **lineage: Any) -> int:
+        """Replace every row in one ``INSERT OVERWRITE`` (``TRUNCATE TABLE`` for no rows)."""
+        from llmforge_databricks.sql import insert_statement, quote_name
+
+        table = _arrow(data)
+        if table.num_rows == 0:
+            self._sql(f"TRUNCATE TABLE {quote_name(self.full_name)}", f"empty {self.full_name}")
+        else:
+            statement, params = insert_statement(self.full_name, table, overwrite=True)
+            self._sql(statement, f"overwrite {self.full_name}", params)
+        return self.version
+
+    def merge(self, data: Any, key: str | None = None, **lineage: Any) -> int:
+        """Upsert by ``key`` (default: the primary key) in one ``MERGE INTO``."""
+        from llmforge_databricks.sql import merge_statement
+
+        table = _arrow(data)
+        key = key or self.primary_key
+        if not key:
+            raise DataError(f"{self.full_name} has no primary key; pass merge(data, key='<column>')")
+        if table.num_rows == 0:
+            return self.version
+        statement, params = merge_statement(self.full_name, table, key)
+        self._sql(statement, f"merge into {self.full_name}", params)
+        return self.version
+
+    def delete(self, predicate: str, **lineage: Any) -> int:
+        """``DELETE FROM`` the rows matching a simple predicate (``"dept = 'hr'"``); values
+        travel as parameters and anything but a simple expression is refused."""
+        from llmforge_databricks.sql import delete_statement
+
+        statement, params = delete_statement(self.full_name, predicate)
+        self._sql(statement, f"delete from {self.full_name}", params)
+        return self.version
+
+    def _sql(self, statement: str, doing: str, parameters: list | None = None) -> Any:
+        from llmforge_databricks.sql import execute
+
+        opts = self._source.options
+        return execute(opts.warehouse_id, statement, doing, parameters, wait_timeout=opts.wait_timeout)
+
+    # --- versions and writes ------------------------------------------------------------------
+    def history(self, limit: int | None = None) -> list[dict]:
+        """``DESCRIBE HISTORY``: newest first, ``{version, timestamp, operation}``."""
+        from llmforge_databricks.sql import quote_name
+
+        sql = f"DESCRIBE HISTORY {quote_name(self.full_name)}" + (f" LIMIT {int(limit)}" if limit else "")
+        resp = self._sql(sql, f"read the history of {self.full_name}")
+        names = [c.name for c in resp.manifest.schema.columns or []]
+        rows = [
+            dict(zip(names, r, strict=True)) for r in (resp.result.data_array if resp.result else []) or []
+        ]
+        return [{**r, "version": int(r["version"])} for r in rows]
+
+    @property
+    def version(self) -> int:
+        return self.history(limit=1)[0]["version"]
+
+    def node(self, version: int | None = None) -> str:
+        return f"table:{self.full_name}@{self.version if version is None else version}"
+
+    def create(
+        self, data_or_schema: Any, primary_key: str | None = None, comment: str | None = None, **lineage: Any
+    ) -> int:
+        """``CREATE TABLE`` with the schema's columns (and a primary key constraint), then the
+        rows, if any, in one ``INSERT``."""
+        import pyarrow as pa
+
+        from llmforge_databricks.sql import create_statement
+
+        schema = data_or_schema if isinstance(data_or_schema, pa.Schema) else data_or_schema.schema
+        self._sql(create_statement(self.full_name, schema, primary_key, comment), f"create {self.full_name}")
+        if isinstance(data_or_schema, pa.Schema) or data_or_schema.num_rows == 0:
+            return 0
+        return self.append(data_or_schema)
+
+    def append(self, data: Any, **lineage: Any) -> int:
+        """Add the rows in one parameterised ``INSERT`` (one commit); returns the new version."""
+        from llmforge_databricks.sql import insert_statement
+
+        table = _arrow(data)
+        if table.num_rows == 0:
+            return self.version
+        statement, params = insert_statement(self.full_name, table)
+        self._sql(statement, f"append to {self.full_name}", params)
+        return self.version
 
     def info(self) -> Any:
         with calling(f"get table {self.full_name}"):
@@ -98,47 +234,45 @@ class DatabricksTable:
 
     def describe(self) -> dict:
         t = self.info()
-        return {"full_name": t.full_name, "type": "table", "owner": t.owner, "comment": t.comment,
-                "created_at": t.created_at, "storage_location": t.storage_location,
-                "properties": t.properties or {},
-                "columns": [{"name": c.name, "type": c.type_text} for c in t.columns or []]}
+        return {
+            "full_name": t.full_name,
+            "type": "table",
+            "owner": t.owner,
+            "comment": t.comment,
+            "created_at": t.created_at,
+            "storage_location": t.storage_location,
+            "properties": t.properties or {},
+            "columns": [{"name": c.name, "type": c.type_text} for c in t.columns or []],
+        }
 
     # --- grants ----------------------------------------------------------------------------
     def show_grants(self) -> list[dict]:
         """Direct grants on the table: ``[{"principal", "privilege"}]`` (UC privilege names)."""
         with calling(f"get the grants on {self.full_name}"):
             resp = workspace_client().grants.get(securable_type="table", full_name=self.full_name)
-        return [{"principal": a.principal, "privilege": p.value}
-                for a in resp.privilege_assignments or [] for p in a.privileges or []]
-
-    def _change(self, principal: str, add: list[str] | None = None, remove: list[str] | None = None) -> None:
-        from databricks.sdk.service.catalog import PermissionsChange, Privilege
-
-        try:
-            change = PermissionsChange(principal=principal, add=[Privilege(p) for p in add or []],
-                                       remove=[Privilege(p) for p in remove or []])
-        except ValueError as exc:
-            raise ConfigError(f"{exc}; use a Unity Catalog privilege such as SELECT or MODIFY") from None
-        with calling(f"change the grants on {self.full_name}"):
-            workspace_client().grants.update(securable_type="table", full_name=self.full_name,
-                                             changes=[change])
+        return [
+            {"principal": a.principal, "privilege": p.value}
+            for a in resp.privilege_assignments or []
+            for p in a.privileges or []
+        ]
 
     def grant(self, privilege: str, principal: str) -> None:
-        self._change(principal, add=[privilege.upper().replace(" ", "_")])
+        self._source.grant(privilege, self.full_name, principal)
 
     def revoke(self, privilege: str, principal: str) -> None:
-        self._change(principal, remove=[privilege.upper().replace(" ", "_")])
+        self._source.revoke(privilege, self.full_name, principal)
 
     # --- reads -----------------------------------------------------------------------------
-    def read(self, version: int | None = None, columns: list[str] | None = None, as_: str = "arrow",
-             limit: int | None = None) -> Any:
+    def read(
+        self,
+        version: int | None = None,
+        columns: list[str] | None = None,
+        as_: str = "arrow",
+        limit: int | None = None,
+    ) -> Any:
         """Rows through the SQL warehouse; Unity Catalog applies the token's row filters and masks."""
         import pyarrow as pa
 
-        opts = self._source.options
-        if not opts.warehouse_id:
-            raise ConfigError("reading a Unity Catalog table needs a SQL warehouse: set the data_source "
-                              "option warehouse_id in llmforge.yaml (SQL Warehouses > Connection details)")
         if as_ not in ("arrow", "pandas"):
             raise ConfigError(f"as_='{as_}' is not supported here; use 'arrow' or 'pandas'")
         for c in columns or []:
@@ -149,13 +283,7 @@ class DatabricksTable:
             sql += f" VERSION AS OF {int(version)}"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        with calling(f"read {self.full_name}"):
-            resp = workspace_client().statement_execution.execute_statement(
-                statement=sql, warehouse_id=opts.warehouse_id, wait_timeout=opts.wait_timeout)
-        state = resp.status.state.value if resp.status and resp.status.state else "UNKNOWN"
-        if state != "SUCCEEDED":
-            error = resp.status.error.message if resp.status and resp.status.error else ""
-            raise DataError(f"reading {self.full_name} ended in state {state} {error}".strip())
+        resp = self._sql(sql, f"read {self.full_name}")
         cols = resp.manifest.schema.columns or []
         rows = (resp.result.data_array if resp.result else None) or []
         data = {}

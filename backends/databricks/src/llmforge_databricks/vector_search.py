@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from llmforge.components import VectorSearch
-from llmforge.vector_filters import and_filters
-from llmforge_databricks.workspace import calling, credentials
+from llmforge.components import Hit, IndexInfo, VectorSearch, document_column
+from llmforge.errors import DataError
+from llmforge.vector_filters import governed
+from llmforge_databricks.governance import UnityPolicies
+from llmforge_databricks.workspace import calling, reachable_credentials
 
 
 def client_class() -> type:
@@ -36,7 +38,7 @@ class DatabricksVectorSearch(VectorSearch):
 
     @cached_property
     def client(self) -> Any:
-        host, token = credentials()
+        host, token = reachable_credentials()
         return client_class()(workspace_url=host, personal_access_token=token, disable_notice=True)
 
     def _wrap(self, raw: Any, name: str) -> DatabricksIndex:
@@ -56,30 +58,52 @@ class DatabricksVectorSearch(VectorSearch):
             return self.client.list_endpoints()
 
     # --- indexes ---------------------------------------------------------------------------
-    def create_delta_sync_index(self, endpoint_name: str, source_table_name: str, index_name: str,
-                                primary_key: str, embedding_source_column: str,
-                                pipeline_type: str = "TRIGGERED",
-                                embedding_model_endpoint_name: str | None = None,
-                                columns_to_sync: Sequence[str] | None = None) -> DatabricksIndex:
+    def create_delta_sync_index(
+        self,
+        endpoint_name: str,
+        source_table_name: str,
+        index_name: str,
+        primary_key: str,
+        embedding_source_column: str,
+        pipeline_type: str = "TRIGGERED",
+        embedding_model_endpoint_name: str | None = None,
+        columns_to_sync: Sequence[str] | None = None,
+    ) -> DatabricksIndex:
         with calling(f"create delta-sync index '{index_name}'"):
             raw = self.client.create_delta_sync_index(
-                endpoint_name=endpoint_name, index_name=index_name, primary_key=primary_key,
-                source_table_name=source_table_name, pipeline_type=pipeline_type,
+                endpoint_name=endpoint_name,
+                index_name=index_name,
+                primary_key=primary_key,
+                source_table_name=source_table_name,
+                pipeline_type=pipeline_type,
                 embedding_source_column=embedding_source_column,
-                embedding_model_endpoint_name=(embedding_model_endpoint_name
-                                               or self.options.embedding_model_endpoint_name),
-                columns_to_sync=list(columns_to_sync) if columns_to_sync else None)
+                embedding_model_endpoint_name=(
+                    embedding_model_endpoint_name or self.options.embedding_model_endpoint_name
+                ),
+                columns_to_sync=list(columns_to_sync) if columns_to_sync else None,
+            )
         return self._wrap(raw, index_name)
 
-    def create_direct_access_index(self, endpoint_name: str, index_name: str, primary_key: str,
-                                   embedding_dimension: int, embedding_vector_column: str,
-                                   schema: dict[str, str],
-                                   embedding_model_endpoint_name: str | None = None) -> DatabricksIndex:
+    def create_direct_access_index(
+        self,
+        endpoint_name: str,
+        index_name: str,
+        primary_key: str,
+        embedding_dimension: int,
+        embedding_vector_column: str,
+        schema: dict[str, str],
+        embedding_model_endpoint_name: str | None = None,
+    ) -> DatabricksIndex:
         with calling(f"create direct-access index '{index_name}'"):
             raw = self.client.create_direct_access_index(
-                endpoint_name=endpoint_name, index_name=index_name, primary_key=primary_key,
-                embedding_dimension=embedding_dimension, embedding_vector_column=embedding_vector_column,
-                schema=schema, embedding_model_endpoint_name=embedding_model_endpoint_name)
+                endpoint_name=endpoint_name,
+                index_name=index_name,
+                primary_key=primary_key,
+                embedding_dimension=embedding_dimension,
+                embedding_vector_column=embedding_vector_column,
+                schema=schema,
+                embedding_model_endpoint_name=embedding_model_endpoint_name,
+            )
         return self._wrap(raw, index_name)
 
     def get_index(self, endpoint_name: str | None = None, index_name: str = "") -> DatabricksIndex:
@@ -123,6 +147,19 @@ class DatabricksIndex:
         with calling(f"describe index '{self.name}'"):
             return self._raw.describe()
 
+    def info(self) -> IndexInfo:
+        d = self.describe()
+        spec = d.get("delta_sync_index_spec")
+        text = ((spec or d.get("direct_access_index_spec") or {}).get("embedding_source_columns") or [{}])[0]
+        return IndexInfo(
+            name=self.name,
+            index_type=d.get("index_type") or ("DELTA_SYNC" if spec else "DIRECT_ACCESS"),
+            primary_key=d["primary_key"],
+            source_table=spec.get("source_table") if spec else None,
+            text_column=text.get("name"),
+            columns=tuple(self._columns(d)),
+        )
+
     def wait_until_ready(self, verbose: bool = False, **kw: Any) -> None:
         with calling(f"wait for index '{self.name}'"):
             self._raw.wait_until_ready(verbose=verbose, **kw)
@@ -153,30 +190,80 @@ class DatabricksIndex:
         vector = spec["embedding_vector_columns"][0]["name"]
         return [c for c in json.loads(spec["schema_json"]) if c != vector]
 
-    def similarity_search(self, columns: Sequence[str] | None = None, query_text: str | None = None,
-                          query_vector: Sequence[float] | None = None, filters: Any = None,
-                          num_results: int = 5, debug_level: int = 0,
-                          score_threshold: float | None = None, query_type: str | None = None,
-                          *, user: str | None = None, disable_notice: bool = True) -> dict:
+    def retrieve(
+        self,
+        query_text: str,
+        *,
+        user: Any,
+        num_results: int = 5,
+        filters: Any = None,
+        query_type: str | None = None,
+        score_threshold: float | None = None,
+    ) -> list[Hit]:
+        """Chunks for ``user``; the service reports no row versions, so ``source_version`` is None."""
+        info = self.info()
+        if not info.source_table or not info.text_column:
+            raise DataError(
+                f"index '{self.name}' is not a delta-sync index over a text column; answers "
+                f"need one so they can cite their source rows"
+            )
+        pk, text = info.primary_key, info.text_column
+        doc_col = document_column(info.columns, pk)
+        columns = list(dict.fromkeys([pk, text, *([doc_col] if doc_col else [])]))
+        res = self.similarity_search(
+            columns=columns,
+            query_text=query_text,
+            filters=filters,
+            num_results=num_results,
+            score_threshold=score_threshold,
+            query_type=query_type,
+            user=user,
+        )
+        names = [c["name"] for c in res["manifest"]["columns"]]
+        hits = []
+        for row in res["result"].get("data_array") or []:
+            r = dict(zip(names, row, strict=True))
+            hits.append(
+                Hit(
+                    primary_key=r[pk],
+                    text=r[text] or "",
+                    score=float(r["score"]),
+                    document_id=r[doc_col] if doc_col else r[pk],
+                )
+            )
+        return hits
+
+    def similarity_search(
+        self,
+        columns: Sequence[str] | None = None,
+        query_text: str | None = None,
+        query_vector: Sequence[float] | None = None,
+        filters: Any = None,
+        num_results: int = 5,
+        debug_level: int = 0,
+        score_threshold: float | None = None,
+        query_type: str | None = None,
+        *,
+        user: str | None = None,
+        disable_notice: bool = True,
+    ) -> dict:
         """The client's ``similarity_search``; rows are lists in manifest order, score last."""
         who = user or self.user
         info = self.describe() if columns is None or who else {}
         if who and "delta_sync_index_spec" in info:
             source = info["delta_sync_index_spec"]["source_table"]
-            filters = _and(filters, self._vs.forge.catalog.row_filter_for(source, who))
+            # the table's row filter spec from Unity Catalog (its llmforge.row_filter property),
+            # the principal's departments and groups from the home identity directory
+            filters = governed(UnityPolicies(self._vs.forge.catalog), source, who, filters)
         with calling(f"query index '{self.name}'"):
             return self._raw.similarity_search(
                 columns=list(columns) if columns is not None else self._columns(info),
-                query_text=query_text, query_vector=list(query_vector) if query_vector is not None else None,
-                filters=filters, num_results=num_results, debug_level=debug_level,
-                score_threshold=score_threshold, query_type=query_type, disable_notice=disable_notice)
-
-
-def _and(requested: Any, row_filter: dict | None) -> Any:
-    """``requested AND row_filter``: one dict when the keys are disjoint (the form every
-    workspace accepts), else the list-of-dicts form of :func:`llmforge.vector_filters.and_filters`."""
-    if not row_filter:
-        return requested
-    if isinstance(requested, dict) and not set(requested) & set(row_filter):
-        return {**requested, **row_filter}
-    return and_filters(requested or None, row_filter)
+                query_text=query_text,
+                query_vector=list(query_vector) if query_vector is not None else None,
+                filters=filters,
+                num_results=num_results,
+                debug_level=debug_level,
+                score_threshold=score_threshold,
+                query_type=query_type,
+                disable_notice=disable_notice,
+            )

@@ -21,17 +21,49 @@ def credentials() -> tuple[str, str]:
         raise E.ConfigError(
             f"the databricks backend needs {' and '.join(missing)} in the environment "
             f"(e.g. export {HOST_VAR}=https://<workspace>.cloud.databricks.com {TOKEN_VAR}=dapi...); "
-            f"to develop offline, run `llmforge emulator` and point {HOST_VAR} at it")
+            f"to develop offline, run `llmforge emulator` and point {HOST_VAR} at it"
+        )
     if not host.startswith(("http://", "https://")):
         host = "https://" + host
     return host.rstrip("/"), token
+
+
+def reachable_credentials() -> tuple[str, str]:
+    """:func:`credentials`, once the host has been seen to answer (see :func:`_check_reachable`)."""
+    host, token = credentials()
+    _check_reachable(host)
+    return host, token
+
+
+_REACHED: set[str] = set()
+
+
+def _check_reachable(host: str) -> None:
+    """Fail fast on a host nothing answers at: the clients would retry for minutes (the SDK
+    for 300 s) before saying so. One TCP connect per host and process; skipped behind a proxy."""
+    if host in _REACHED or any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY")):
+        return
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(host)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        socket.create_connection((parts.hostname, port), timeout=10).close()
+    except (OSError, ValueError) as exc:
+        raise E.ConfigError(
+            f"cannot reach the Databricks workspace at {HOST_VAR}={host} ({exc}); check the URL "
+            f"(https://<workspace>.cloud.databricks.com), or run `llmforge emulator` and point "
+            f"{HOST_VAR} at it"
+        ) from None
+    _REACHED.add(host)
 
 
 def workspace_client() -> Any:
     """A ``databricks.sdk.WorkspaceClient`` for the env credentials."""
     from databricks.sdk import WorkspaceClient
 
-    host, token = credentials()
+    host, token = reachable_credentials()
     return WorkspaceClient(host=host, token=token, auth_type="pat")
 
 
@@ -45,8 +77,14 @@ _BY_NAME = (
     ("BadRequest", E.DataError),
     ("InvalidInputException", E.DataError),
 )
-_BY_STATUS = {400: E.DataError, 401: E.ConfigError, 403: E.PermissionDeniedError, 404: E.NotFoundError,
-              409: E.AlreadyExistsError, 429: E.QuotaExceededError}
+_BY_STATUS = {
+    400: E.DataError,
+    401: E.ConfigError,
+    403: E.PermissionDeniedError,
+    404: E.NotFoundError,
+    409: E.AlreadyExistsError,
+    429: E.QuotaExceededError,
+}
 
 
 def _status(exc: BaseException) -> int | None:

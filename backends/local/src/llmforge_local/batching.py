@@ -26,14 +26,16 @@ class _Request:
 
 
 def _key(params: dict) -> tuple:
-    return params["temperature"], params["top_p"], tuple(params["stop"])
+    # one adapter per device batch: requests routed to different adapters never share one
+    return params["temperature"], params["top_p"], tuple(params["stop"]), params.get("adapter")
 
 
 class Batcher:
     """Queue in front of ``run(ids_list, params) -> results``; one drain thread while busy."""
 
-    def __init__(self, run: Callable[[list[list[int]], dict], list[Any]], max_batch_size: int,
-                 context: int) -> None:
+    def __init__(
+        self, run: Callable[[list[list[int]], dict], list[Any]], max_batch_size: int, context: int
+    ) -> None:
         self._run, self.max_batch_size, self.context = run, max_batch_size, context
         self._lock = threading.Lock()
         self._queue: list[_Request] = []

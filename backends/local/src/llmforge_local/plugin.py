@@ -25,3 +25,10 @@ def register_indexes(register):
 @hookimpl
 def register_generators(register):
     register(LocalGenerator)
+
+
+@hookimpl
+def register_commands(cli):
+    from llmforge_local.commands import add_quickstart
+
+    add_quickstart(cli)

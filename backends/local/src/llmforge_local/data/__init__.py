@@ -37,8 +37,11 @@ class LocalDataSource(DataSource):
         from deltalake import DeltaTable
 
         cat = self.forge.catalog
-        return [t for t in cat.list("table") if fnmatch.fnmatchcase(t, pattern)
-                and DeltaTable.is_deltatable(cat.describe(t)["path"] or "")]
+        return [
+            t
+            for t in cat.list("table")
+            if fnmatch.fnmatchcase(t, pattern) and DeltaTable.is_deltatable(cat.describe(t)["path"] or "")
+        ]
 
     def spark(self, spark: Any = None, user: str | None = None) -> Any:
         """The Spark engine over these tables (a local session is started when none is given)."""

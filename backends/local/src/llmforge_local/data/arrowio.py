@@ -33,8 +33,10 @@ def to_arrow(data: Any):
         return data.to_arrow()
     if hasattr(data, "__arrow_c_stream__"):
         return pa.table(data)
-    raise DataError(f"cannot write a {type(data).__name__}; pass a pyarrow Table, a pandas or polars "
-                    "DataFrame, a list of row dicts or a dict of columns")
+    raise DataError(
+        f"cannot write a {type(data).__name__}; pass a pyarrow Table, a pandas or polars "
+        "DataFrame, a list of row dicts or a dict of columns"
+    )
 
 
 def conform(data, schema, table: str):
@@ -42,14 +44,17 @@ def conform(data, schema, table: str):
     missing = [n for n in schema.names if n not in data.column_names]
     extra = [n for n in data.column_names if n not in schema.names]
     if missing or extra:
-        raise DataError(f"data does not match table {table}: missing column(s) {missing}, unexpected "
-                        f"column(s) {extra}; table columns are {schema.names}. Use overwrite() to change "
-                        "the schema")
+        raise DataError(
+            f"data does not match table {table}: missing column(s) {missing}, unexpected "
+            f"column(s) {extra}; table columns are {schema.names}. Use overwrite() to change "
+            "the schema"
+        )
     try:
         return data.select(schema.names).cast(schema)
     except (ValueError, TypeError, NotImplementedError) as exc:
-        raise DataError(f"data for {table} does not cast to the table's types ({exc}); table schema: "
-                        f"{schema}") from None
+        raise DataError(
+            f"data for {table} does not cast to the table's types ({exc}); table schema: {schema}"
+        ) from None
 
 
 def check_key(data, key: list[str], table: str) -> None:
@@ -58,16 +63,21 @@ def check_key(data, key: list[str], table: str) -> None:
 
     for k in key:
         if k not in data.column_names:
-            raise DataError(f"primary key column '{k}' is not in the data for {table}; columns: "
-                            f"{data.column_names}")
+            raise DataError(
+                f"primary key column '{k}' is not in the data for {table}; columns: {data.column_names}"
+            )
         if data.column(k).null_count:
-            raise DataError(f"primary key column '{k}' has {data.column(k).null_count} null value(s) in "
-                            f"the data for {table}; every row needs a key")
+            raise DataError(
+                f"primary key column '{k}' has {data.column(k).null_count} null value(s) in "
+                f"the data for {table}; every row needs a key"
+            )
     if data.num_rows and data.select(key).group_by(key).aggregate([]).num_rows != data.num_rows:
         counts = data.group_by(key).aggregate([([], "count_all")])
         dup = counts.filter(pc.greater(counts.column("count_all"), 1)).slice(0, 3).to_pylist()
-        raise DataError(f"duplicate primary key {key} value(s) in the data for {table}, e.g. {dup}; "
-                        "deduplicate first or use merge() to upsert")
+        raise DataError(
+            f"duplicate primary key {key} value(s) in the data for {table}, e.g. {dup}; "
+            "deduplicate first or use merge() to upsert"
+        )
 
 
 def check_output(as_: str) -> None:

@@ -48,6 +48,7 @@ class ArrowFunctions:
             if name not in table.column_names:
                 raise DataError(f"no column '{name}'; columns: {table.column_names}")
             return table.column(name)
+
         return Column(get, name)
 
     @staticmethod
@@ -65,6 +66,7 @@ class ArrowFunctions:
 
         def pairs(table):
             return pa.array([training_format(c) for c in content.evaluate(table).to_pylist()], pa.string())
+
         return Column(pairs, "training_format")
 
 
@@ -88,7 +90,7 @@ class ArrowFrame:
         picked = [ArrowFunctions.col(c) if isinstance(c, str) else c for c in cols]
         return self._with(pa.table({c.name: c.evaluate(self._table) for c in picked}))
 
-    def withColumn(self, name: str, column: Column) -> ArrowFrame:  # noqa: N802 - Spark's name
+    def withColumn(self, name: str, column: Column) -> ArrowFrame:
         values = column.evaluate(self._table)
         i = self._table.schema.get_field_index(name)
         table = self._table.set_column(i, name, values) if i >= 0 else self._table.append_column(name, values)
@@ -103,10 +105,10 @@ class ArrowFrame:
     def count(self) -> int:
         return self._table.num_rows
 
-    def toArrow(self):  # noqa: N802
+    def toArrow(self):
         return self._table
 
-    def toPandas(self):  # noqa: N802
+    def toPandas(self):
         return self._table.to_pandas()
 
     @property
@@ -143,12 +145,13 @@ class ArrowEngine:
         t, v, sources = self._source(name, version)
         return ArrowFrame(self, t.read(version=v), sources, t.primary_key)
 
-    def createDataFrame(self, data: Any) -> ArrowFrame:  # noqa: N802 - Spark's name
+    def createDataFrame(self, data: Any) -> ArrowFrame:
         """A frame over new data (e.g. freshly loaded documents); it has no lineage sources."""
         from llmforge_local.data.arrowio import to_arrow
 
         return ArrowFrame(self, to_arrow(data), [], None)
 
     def save(self, frame: ArrowFrame, name: str, mode: str, options: dict) -> int:
-        return save_arrow(self.forge, self.user, frame.toArrow(), name, mode, options,
-                          frame.sources, frame.source_key)
+        return save_arrow(
+            self.forge, self.user, frame.toArrow(), name, mode, options, frame.sources, frame.source_key
+        )

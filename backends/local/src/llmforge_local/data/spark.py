@@ -25,11 +25,14 @@ def local_session(master: str = "local[2]", shuffle_partitions: int = 2):
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
-    return (SparkSession.builder.master(master).appName("llmforge")
-            .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
-            .config("spark.ui.enabled", "false")
-            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-            .getOrCreate())
+    return (
+        SparkSession.builder.master(master)
+        .appName("llmforge")
+        .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
 
 
 def has_delta(spark) -> bool:
@@ -94,8 +97,11 @@ class SparkFrame:
 
         attr = getattr(self._df, name)
         if not callable(attr):
-            return SparkFrame(attr, self._engine, self.sources, self.source_key) \
-                if isinstance(attr, DataFrame) else attr
+            return (
+                SparkFrame(attr, self._engine, self.sources, self.source_key)
+                if isinstance(attr, DataFrame)
+                else attr
+            )
 
         def call(*args, **kw):
             sources, key = list(self.sources), self.source_key
@@ -108,6 +114,7 @@ class SparkFrame:
                 unwrapped.append(a)
             out = attr(*unwrapped, **kw)
             return SparkFrame(out, self._engine, sources, key) if isinstance(out, DataFrame) else out
+
         return call
 
     @property
@@ -119,7 +126,7 @@ class SparkFrame:
     def write(self) -> FrameWriter:
         return FrameWriter(self._engine, self)
 
-    def toArrow(self):  # noqa: N802
+    def toArrow(self):
         return self._df.toArrow()
 
 
@@ -162,12 +169,13 @@ class SparkEngine:
             df = self.spark.createDataFrame(t.read(version=v))
         return SparkFrame(df, self, [t.node(v)], t.primary_key)
 
-    def createDataFrame(self, data: Any) -> SparkFrame:  # noqa: N802 - Spark's name
+    def createDataFrame(self, data: Any) -> SparkFrame:
         """A frame over new data (a pa.Table, pandas frame, ...); it has no lineage sources."""
         from llmforge_local.data.arrowio import to_arrow
 
         return SparkFrame(self.spark.createDataFrame(to_arrow(data)), self, [], None)
 
     def save(self, frame: SparkFrame, name: str, mode: str, options: dict) -> int:
-        return save_arrow(self.forge, self.user, frame.toArrow(), name, mode, options,
-                          frame.sources, frame.source_key)
+        return save_arrow(
+            self.forge, self.user, frame.toArrow(), name, mode, options, frame.sources, frame.source_key
+        )

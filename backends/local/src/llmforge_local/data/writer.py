@@ -12,8 +12,13 @@ from typing import Any
 
 from llmforge.errors import ConfigError
 
-MODES = {"overwrite": "overwrite", "append": "append", "error": "error", "errorifexists": "error",
-         "ignore": "ignore"}
+MODES = {
+    "overwrite": "overwrite",
+    "append": "append",
+    "error": "error",
+    "errorifexists": "error",
+    "ignore": "ignore",
+}
 
 
 def row_keys(table, source_key: str | None, target_key: str | None) -> dict | None:
@@ -53,13 +58,21 @@ class FrameWriter:
             raise ConfigError(f"governed tables are Delta tables; format({fmt!r}) is not supported")
         return self
 
-    def saveAsTable(self, name: str) -> int:  # noqa: N802 - the Spark spelling users know
+    def saveAsTable(self, name: str) -> int:
         """Write the frame to ``name``; returns the table's new version."""
         return self._engine.save(self._frame, name, self._mode, dict(self._options))
 
 
-def save_arrow(forge: Any, user: str, data, name: str, mode: str, options: dict,
-               sources: list[str], source_key: str | None) -> int:
+def save_arrow(
+    forge: Any,
+    user: str,
+    data,
+    name: str,
+    mode: str,
+    options: dict,
+    sources: list[str],
+    source_key: str | None,
+) -> int:
     """The governed write behind ``saveAsTable`` for data already in Arrow."""
     table = forge.data.table(name, user=user)
     job = options.get("job", "saveAsTable")

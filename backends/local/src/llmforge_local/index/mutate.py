@@ -36,9 +36,17 @@ def content_hash(doc: dict, columns: list[str], vector: Any = None) -> str:
     return h.hexdigest()[:32]
 
 
-def apply_changes(state: IndexState, rows: Any, index: Any, docs: list[dict],
-                  delete_keys: set, row_version: int, embedder: Embedder | None,
-                  vectors: Any = None, hnsw_m: int = 32) -> tuple[Any, Any, ChangeStats]:
+def apply_changes(
+    state: IndexState,
+    rows: Any,
+    index: Any,
+    docs: list[dict],
+    delete_keys: set,
+    row_version: int,
+    embedder: Embedder | None,
+    vectors: Any = None,
+    hnsw_m: int = 32,
+) -> tuple[Any, Any, ChangeStats]:
     """New (rows, index) after upserting ``docs`` and deleting ``delete_keys``.
 
     ``vectors`` (direct access) gives one unit vector per doc; otherwise the text column is
@@ -75,8 +83,9 @@ def apply_changes(state: IndexState, rows: Any, index: Any, docs: list[dict],
             new_rows.append({**base, CHUNK_ID: 0, VERSION: row_version, HASH: h})
             fresh_vecs.append(vec)
             continue
-        for n, chunk in enumerate(chunk_text(doc.get(state.text_column) or "",
-                                             state.chunk_words, state.chunk_overlap)):
+        for n, chunk in enumerate(
+            chunk_text(doc.get(state.text_column) or "", state.chunk_words, state.chunk_overlap)
+        ):
             new_rows.append({**base, state.text_column: chunk, CHUNK_ID: n, VERSION: row_version, HASH: h})
             texts.append(chunk)
     if texts:

@@ -139,8 +139,9 @@ def ann(loaded: Loaded, q: Any, k: int, admitted: Any) -> tuple[Any, Any]:
         if count <= max(SUBSET_SCAN_ROWS, n // 100):
             ids = np.flatnonzero(admitted)
             with one_thread():
-                dist, pos = faiss.knn(q[None, :], loaded.vectors[ids], min(k, count),
-                                      metric=faiss.METRIC_INNER_PRODUCT)
+                dist, pos = faiss.knn(
+                    q[None, :], loaded.vectors[ids], min(k, count), metric=faiss.METRIC_INNER_PRODUCT
+                )
             return ids[pos[0]], dist[0]
     k = min(k, n)
     params = None
@@ -170,8 +171,9 @@ def keyword(loaded: Loaded, text: str, k: int, admitted: Any) -> tuple[Any, Any]
     return _top(scores[ids], ids, min(k, len(ids))) if len(ids) else (ids, scores[ids])
 
 
-def hybrid(loaded: Loaded, q: Any, text: str, k: int, admitted: Any,
-           threshold: float | None) -> tuple[Any, Any]:
+def hybrid(
+    loaded: Loaded, q: Any, text: str, k: int, admitted: Any, threshold: float | None
+) -> tuple[Any, Any]:
     import numpy as np
 
     depth = max(4 * k, 50)
@@ -197,8 +199,9 @@ def check_query(query_type: str | None, num_results: Any) -> str:
         raise DataError(f"query_type {query_type!r} is not supported; use one of {list(QUERY_TYPES)}")
     limit = MAX_RESULTS[qt]
     if isinstance(num_results, bool) or not isinstance(num_results, int) or not 1 <= num_results <= limit:
-        raise DataError(f"num_results must be an integer from 1 to {limit} for {qt} queries, "
-                        f"got {num_results!r}")
+        raise DataError(
+            f"num_results must be an integer from 1 to {limit} for {qt} queries, got {num_results!r}"
+        )
     return qt
 
 
@@ -218,9 +221,13 @@ def response(loaded: Loaded, columns: list[str], ids: Any, scores: Any, masks: d
         else:
             cols.append(picked.column(c).to_pylist())
     data = [[col[r] for col in cols] + [float(scores[r])] for r in range(len(ids))]
-    return {"manifest": {"column_count": len(columns) + 1,
-                         "columns": [{"name": c} for c in columns] + [{"name": "score"}]},
-            "result": {"row_count": len(data), "data_array": data}}
+    return {
+        "manifest": {
+            "column_count": len(columns) + 1,
+            "columns": [{"name": c} for c in columns] + [{"name": "score"}],
+        },
+        "result": {"row_count": len(data), "data_array": data},
+    }
 
 
 def returnable(state: IndexState) -> list[str]:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from llmforge.errors import DataError
+from llmforge.fsutil import write_json_atomic
 
 CHUNK_ID, VERSION, HASH = "_chunk_id", "_version", "_hash"
 INTERNAL = (CHUNK_ID, VERSION, HASH)
@@ -85,8 +86,9 @@ class IndexStore:
         try:
             return IndexState.from_json(json.loads(self.state_path.read_text()))
         except (OSError, ValueError) as exc:
-            raise DataError(f"index state {self.state_path} is unreadable: {exc}; "
-                            f"delete and re-create the index") from exc
+            raise DataError(
+                f"index state {self.state_path} is unreadable: {exc}; delete and re-create the index"
+            ) from exc
 
     def _files(self, gen: int) -> tuple[Path, Path]:
         return self.root / f"rows-{gen}.parquet", self.root / f"vectors-{gen}.faiss"
@@ -100,8 +102,9 @@ class IndexStore:
         rows = pq.read_table(rows_path)
         index = faiss.read_index(str(vec_path))
         if index.ntotal != rows.num_rows:
-            raise DataError(f"index {state.name}: {rows.num_rows} rows but {index.ntotal} vectors; "
-                            f"re-create the index")
+            raise DataError(
+                f"index {state.name}: {rows.num_rows} rows but {index.ntotal} vectors; re-create the index"
+            )
         return rows, index
 
     def commit(self, state: IndexState, rows: Any, index: Any) -> IndexState:
@@ -110,8 +113,9 @@ class IndexStore:
         import pyarrow.parquet as pq
 
         old_gen = state.generation
-        new = dataclasses.replace(state, generation=old_gen + 1, version=state.version + 1,
-                                  indexed_row_count=int(rows.num_rows))
+        new = dataclasses.replace(
+            state, generation=old_gen + 1, version=state.version + 1, indexed_row_count=int(rows.num_rows)
+        )
         rows_path, vec_path = self._files(new.generation)
         self.root.mkdir(parents=True, exist_ok=True)
         pq.write_table(rows, rows_path)
@@ -123,12 +127,7 @@ class IndexStore:
 
     def write_state(self, state: IndexState) -> None:
         """Replace ``state.json`` atomically (the commit point)."""
-        tmp = self.state_path.with_suffix(".json.tmp")
-        with open(tmp, "w") as f:
-            json.dump(dataclasses.asdict(state), f, indent=1, default=str)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.state_path)
+        write_json_atomic(self.state_path, dataclasses.asdict(state))
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:

@@ -31,8 +31,9 @@ def source_handle(forge: Any, name: str) -> Any:
 
     table = forge.table(name, user=SYSTEM)  # the pipeline reads everything; queries filter
     if not table.exists:
-        raise NotFoundError(f"source table '{name}' does not exist; create it first "
-                            f"(forge.table('{name}').create(...))")
+        raise NotFoundError(
+            f"source table '{name}' does not exist; create it first (forge.table('{name}').create(...))"
+        )
     return table
 
 
@@ -40,8 +41,10 @@ def read_all(table: Any, version: int, columns: list[str]) -> tuple[list[dict], 
     data = table.read(version=version)
     missing = [c for c in columns if c not in data.schema.names]
     if missing:
-        raise DataError(f"source table '{table.full_name}' has no column(s) {missing}; it has "
-                        f"{data.schema.names}. Fix primary_key / embedding_source_column / columns_to_sync")
+        raise DataError(
+            f"source table '{table.full_name}' has no column(s) {missing}; it has "
+            f"{data.schema.names}. Fix primary_key / embedding_source_column / columns_to_sync"
+        )
     data = data.select(columns)
     return data.to_pylist(), data.schema
 

@@ -63,7 +63,7 @@ def segment_layout(position_ids: Any) -> tuple[list[tuple[Any, int, int]], Any]:
         gather = first.unsqueeze(1) + torch.minimum(offset, (lengths - 1).unsqueeze(1))
         groups.append((gather.reshape(-1), j - i, slot))
         for k, (n, s0) in enumerate(segs[i:j]):
-            where[s0:s0 + n] = torch.arange(row + k * slot, row + k * slot + n)
+            where[s0 : s0 + n] = torch.arange(row + k * slot, row + k * slot + n)
         row += (j - i) * slot
         i = j
     return groups, where
@@ -101,16 +101,23 @@ def _attend(q: Any, k: Any, v: Any, scale: float, groups: int, dropout: float = 
     length = k.shape[1]
     acc = torch.promote_types(q.dtype, torch.float32)
     bias = _causal_bias(length, groups, acc, q.device)
-    scores = torch.baddbmm(bias.expand(n, rows, length), q.to(acc), k.to(acc).transpose(1, 2),
-                           alpha=scale)
+    scores = torch.baddbmm(bias.expand(n, rows, length), q.to(acc), k.to(acc).transpose(1, 2), alpha=scale)
     probs = torch.softmax(scores, dim=-1)
     if dropout:
         probs = torch.nn.functional.dropout(probs, dropout)
     return torch.bmm(probs.to(v.dtype), v)
 
 
-def _forward(module: Any, query: Any, key: Any, value: Any, attention_mask: Any,
-             dropout: float = 0.0, scaling: float | None = None, **kwargs: Any):
+def _forward(
+    module: Any,
+    query: Any,
+    key: Any,
+    value: Any,
+    attention_mask: Any,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    **kwargs: Any,
+):
     import torch
 
     layout = kwargs.pop(SEGMENTS, None)
@@ -120,7 +127,7 @@ def _forward(module: Any, query: Any, key: Any, value: Any, attention_mask: Any,
     b, h, t, d = query.shape
     kv_heads = key.shape[1]
     groups = h // kv_heads  # query head j uses key/value head j // groups (as transformers)
-    scale = scaling if scaling is not None else d ** -0.5
+    scale = scaling if scaling is not None else d**-0.5
     p = dropout if module.training else 0.0
 
     def flat(x: Any) -> Any:  # (B, heads, T, d) -> (heads, B * T, d); a view when B == 1
@@ -134,8 +141,7 @@ def _forward(module: Any, query: Any, key: Any, value: Any, attention_mask: Any,
         ks = k.index_select(1, gather).view(kv_heads * n_seg, slot, d)
         vs = v.index_select(1, gather).view(kv_heads * n_seg, slot, d)
         out = _attend(qs.reshape(kv_heads * n_seg, groups * slot, d), ks, vs, scale, groups, p)
-        outs.append(out.view(kv_heads, n_seg, groups, slot, d).transpose(1, 2)
-                    .reshape(h, n_seg * slot, d))
+        outs.append(out.view(kv_heads, n_seg, groups, slot, d).transpose(1, 2).reshape(h, n_seg * slot, d))
     out = (outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)).index_select(1, scatter)
     return out.view(h, b, t, d).permute(1, 2, 0, 3).to(query.dtype), None
 

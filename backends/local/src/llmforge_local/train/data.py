@@ -36,13 +36,17 @@ def read_table(forge: Any, name: str, user: str | None) -> tuple[pa.Table, int]:
     """The rows of ``name`` (with ``user``'s row filters) and the Delta version read."""
     t = forge.table(name, user=user)
     if not t.exists:
-        raise NotFoundError(f"training table {name!r} does not exist; create it first, e.g. "
-                            "forge.table(name).create(llmforge.pairs.pairs_table(documents))")
+        raise NotFoundError(
+            f"training table {name!r} does not exist; create it first, e.g. "
+            "forge.table(name).create(llmforge.pairs.pairs_table(documents))"
+        )
     version = t.version
     data = t.read(version=version)
     if data.num_rows == 0:
-        raise DataError(f"training table {name!r} (version {version}) has no rows "
-                        f"{'visible to ' + user if user else ''}; add training pairs first")
+        raise DataError(
+            f"training table {name!r} (version {version}) has no rows "
+            f"{'visible to ' + user if user else ''}; add training pairs first"
+        )
     return data, version
 
 
@@ -55,26 +59,34 @@ def required_columns(task_type: str) -> tuple[tuple[str, ...], ...]:
     return (("prompt", "response"), ("messages",))
 
 
-def build_examples(table: pa.Table, tokenizer: Any, task_type: str,
-                   max_seq_len: int, name: str = "training table") -> list[Example]:
+def build_examples(
+    table: pa.Table, tokenizer: Any, task_type: str, max_seq_len: int, name: str = "training table"
+) -> list[Example]:
     """Tokenise every row for ``task_type``; long examples are truncated (chunked for text)."""
     options = required_columns(task_type)
     cols = next((c for c in options if all(x in table.column_names for x in c)), None)
     if cols is None:
-        raise DataError(f"{name} has columns {table.column_names}, but {task_type} needs "
-                        f"{' or '.join(str(list(c)) for c in options)}")
+        raise DataError(
+            f"{name} has columns {table.column_names}, but {task_type} needs "
+            f"{' or '.join(str(list(c)) for c in options)}"
+        )
     if cols in (("text",), ("content",)):
         out = []
         for text in table.column(cols[0]).to_pylist():
             out.extend(_text_examples(tokenizer, text or "", max_seq_len))
     elif cols == ("messages",):
-        out = [_chat_example(tokenizer, m or [], max_seq_len)
-               for m in table.column("messages").to_pylist()]
+        out = [_chat_example(tokenizer, m or [], max_seq_len) for m in table.column("messages").to_pylist()]
     else:
-        out = [_chat_example(tokenizer, [{"role": "user", "content": p or ""},
-                                         {"role": "assistant", "content": r or ""}], max_seq_len)
-               for p, r in zip(table.column("prompt").to_pylist(),
-                               table.column("response").to_pylist(), strict=True)]
+        out = [
+            _chat_example(
+                tokenizer,
+                [{"role": "user", "content": p or ""}, {"role": "assistant", "content": r or ""}],
+                max_seq_len,
+            )
+            for p, r in zip(
+                table.column("prompt").to_pylist(), table.column("response").to_pylist(), strict=True
+            )
+        ]
     out = [e for e in out if e.n_loss_tokens > 0]
     if not out:
         raise DataError(f"{name}: no row has any token to learn from (empty responses/text?)")
@@ -93,11 +105,12 @@ def _chat_example(tokenizer: Any, messages: list[dict], max_seq_len: int) -> Exa
     for i, m in enumerate(messages):
         if m.get("role") != "assistant":
             continue
-        prompt = _ids(tokenizer, tokenizer.apply_chat_template(
-            messages[:i], add_generation_prompt=True, tokenize=False))
-        full = _ids(tokenizer, tokenizer.apply_chat_template(messages[:i + 1], tokenize=False))
+        prompt = _ids(
+            tokenizer, tokenizer.apply_chat_template(messages[:i], add_generation_prompt=True, tokenize=False)
+        )
+        full = _ids(tokenizer, tokenizer.apply_chat_template(messages[: i + 1], tokenize=False))
         labels.extend([IGNORE] * (len(prompt) - len(ids)))
-        labels.extend(full[len(prompt):])
+        labels.extend(full[len(prompt) :])
         ids = full
     if len(labels) < len(ids):
         labels.extend([IGNORE] * (len(ids) - len(labels)))
@@ -106,8 +119,11 @@ def _chat_example(tokenizer: Any, messages: list[dict], max_seq_len: int) -> Exa
 
 def _text_examples(tokenizer: Any, text: str, max_seq_len: int) -> list[Example]:
     ids = _ids(tokenizer, text) + [tokenizer.eos_token_id]
-    return [Example(ids[i:i + max_seq_len], list(ids[i:i + max_seq_len]))
-            for i in range(0, len(ids), max_seq_len) if len(ids[i:i + max_seq_len]) > 1]
+    return [
+        Example(ids[i : i + max_seq_len], list(ids[i : i + max_seq_len]))
+        for i in range(0, len(ids), max_seq_len)
+        if len(ids[i : i + max_seq_len]) > 1
+    ]
 
 
 def split(examples: list, train_share: float, seed: int) -> tuple[list, list]:
@@ -119,6 +135,18 @@ def split(examples: list, train_share: float, seed: int) -> tuple[list, list]:
     if len(order) >= 2:
         n_train = min(max(n_train, 1), len(order) - 1)
     return [examples[i] for i in order[:n_train]], [examples[i] for i in order[n_train:]]
+
+
+def split_table(table: pa.Table, train_share: float, seed: int, name: str) -> tuple[pa.Table, pa.Table]:
+    """:func:`split` on the rows of ``table``. One row trains with no held-out split (the job then
+    skips held-out perplexity); an empty table is refused with what to do next."""
+    import pyarrow as pa
+
+    if table.num_rows == 0:
+        raise DataError(f"{name} has no rows to train on; add training pairs first")
+    train_idx, held_idx = split(list(range(table.num_rows)), train_share, seed)
+    # an empty Python list would become a null-typed array, which take() refuses
+    return tuple(table.take(pa.array(idx, type=pa.int64())) for idx in (train_idx, held_idx))
 
 
 @dataclass
@@ -152,16 +180,19 @@ def pack(examples: list[Example], max_seq_len: int) -> list[Row]:
 
 def unpacked(examples: list[Example]) -> list[Row]:
     """One example per row, sorted by length so batches of neighbours pad little."""
-    return [Row(e.input_ids, [IGNORE] + e.labels[1:], list(range(len(e.input_ids))))
-            for e in sorted(examples, key=lambda e: len(e.input_ids))]
+    return [
+        Row(e.input_ids, [IGNORE] + e.labels[1:], list(range(len(e.input_ids))))
+        for e in sorted(examples, key=lambda e: len(e.input_ids))
+    ]
 
 
 #: micro-batch widths are rounded up to this many tokens
 WIDTH_MULTIPLE = 32
 
 
-def make_batches(rows: list[Row], batch_size: int, pad_id: int,
-                 multiple_of: int = WIDTH_MULTIPLE) -> list[dict]:
+def make_batches(
+    rows: list[Row], batch_size: int, pad_id: int, multiple_of: int = WIDTH_MULTIPLE
+) -> list[dict]:
     """Consecutive rows per micro-batch, right-padded to the longest row of the batch
     rounded up to ``multiple_of`` tokens.
 
@@ -174,7 +205,7 @@ def make_batches(rows: list[Row], batch_size: int, pad_id: int,
 
     batches = []
     for i in range(0, len(rows), batch_size):
-        chunk = rows[i:i + batch_size]
+        chunk = rows[i : i + batch_size]
         longest = max(len(r.input_ids) for r in chunk)
         width = -(-longest // multiple_of) * multiple_of
         ids, labels, pos = [], [], []
@@ -183,7 +214,12 @@ def make_batches(rows: list[Row], batch_size: int, pad_id: int,
             ids.append(r.input_ids + [pad_id] * pad)
             labels.append(r.labels + [IGNORE] * pad)
             pos.append(r.position_ids + list(range(pad)))
-        batches.append({"input_ids": torch.tensor(ids), "labels": torch.tensor(labels),
-                        "position_ids": torch.tensor(pos),
-                        "num_tokens": torch.tensor(sum(len(r.input_ids) for r in chunk))})
+        batches.append(
+            {
+                "input_ids": torch.tensor(ids),
+                "labels": torch.tensor(labels),
+                "position_ids": torch.tensor(pos),
+                "num_tokens": torch.tensor(sum(len(r.input_ids) for r in chunk)),
+            }
+        )
     return batches

@@ -41,10 +41,13 @@ def _function() -> Any:
             total = None
             grad_hidden = torch.empty_like(hidden)
             acc = torch.promote_types(weight.dtype, torch.float32)
-            grad_weight = (torch.zeros(weight.shape, dtype=acc, device=weight.device)
-                           if ctx.needs_input_grad[1] else None)
+            grad_weight = (
+                torch.zeros(weight.shape, dtype=acc, device=weight.device)
+                if ctx.needs_input_grad[1]
+                else None
+            )
             for i in range(0, hidden.shape[0], CHUNK):
-                h, t = hidden[i:i + CHUNK], target[i:i + CHUNK]
+                h, t = hidden[i : i + CHUNK], target[i : i + CHUNK]
                 raw = torch.matmul(h, weight.t())  # under autocast a bf16 matmul
                 logits = raw.to(torch.promote_types(raw.dtype, torch.float32))
                 lse = torch.logsumexp(logits, dim=-1)
@@ -53,7 +56,7 @@ def _function() -> Any:
                 grad = logits.sub_(lse[:, None]).exp_()  # softmax ...
                 grad[torch.arange(len(t), device=t.device), t] -= 1.0  # ... minus one-hot
                 grad = grad.to(raw.dtype)
-                grad_hidden[i:i + CHUNK] = torch.matmul(grad, weight)
+                grad_hidden[i : i + CHUNK] = torch.matmul(grad, weight)
                 if grad_weight is not None:
                     grad_weight += torch.matmul(grad.t(), h).to(grad_weight.dtype)
             if grad_weight is not None:

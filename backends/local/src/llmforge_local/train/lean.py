@@ -41,8 +41,13 @@ def _plain(layer: Any) -> _Adapter | None:
     if len(active) != 1 or active[0] in layer.lora_variant:
         return None
     name = active[0]
-    return _Adapter(layer.base_layer, layer.lora_A[name], layer.lora_B[name],
-                    layer.lora_dropout[name], layer.scaling[name])
+    return _Adapter(
+        layer.base_layer,
+        layer.lora_A[name],
+        layer.lora_B[name],
+        layer.lora_dropout[name],
+        layer.scaling[name],
+    )
 
 
 def _linear_forward(ad: _Adapter) -> Any:
@@ -51,8 +56,9 @@ def _linear_forward(ad: _Adapter) -> Any:
     def forward(x: Any, *args: Any, **kwargs: Any) -> Any:
         y = ad.base(x, *args, **kwargs)
         z = ad.a(ad.dropout(x))
-        out = torch.addmm(y.reshape(-1, y.shape[-1]), z.reshape(-1, z.shape[-1]),
-                          ad.b.weight.t(), alpha=ad.scaling)
+        out = torch.addmm(
+            y.reshape(-1, y.shape[-1]), z.reshape(-1, z.shape[-1]), ad.b.weight.t(), alpha=ad.scaling
+        )
         return out.view(y.shape)
 
     return forward

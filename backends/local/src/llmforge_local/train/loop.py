@@ -8,6 +8,7 @@ run would have done from step k.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import math
 import os
@@ -20,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llmforge.errors import LLMForgeError
+from llmforge.errors import ConfigError, LLMForgeError
+from llmforge.finetune_config import TrainArgs
 
 CKPT_FILE = "state.pt"
 
@@ -29,20 +31,29 @@ class CheckpointError(LLMForgeError, OSError):
     """A checkpoint could not be written; earlier checkpoints are intact."""
 
 
-@dataclass
-class LoopOptions:
-    learning_rate: float
+@dataclass(frozen=True, kw_only=True)
+class LoopOptions(TrainArgs):
+    """The run's :class:`~llmforge.finetune_config.TrainArgs` (whole, never copied field by
+    field) plus how this loop executes them."""
+
     total_steps: int
-    gradient_accumulation_steps: int = 1
-    warmup_ratio: float = 0.0
-    lr_scheduler: str = "cosine"
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    #: optimizer steps between checkpoints (0: only the final one)
-    checkpoint_every: int = 0
-    seed: int = 42
+    """Optimizer steps to run (resumed steps included)."""
     bf16: bool = False
+    """bf16 autocast around the forward pass."""
     progress: bool = True
+    """Show a progress bar."""
+
+    @classmethod
+    def of(cls, args: TrainArgs, **run: Any) -> LoopOptions:
+        """``args`` as loop options: ``LoopOptions.of(cfg.training_params, total_steps=...)``."""
+        return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainArgs)}, **run)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.total_steps < 1:
+            raise ConfigError(
+                f"total_steps must be >= 1, got {self.total_steps}; the training table is empty?"
+            )
 
 
 @dataclass
@@ -101,8 +112,7 @@ def loss_sum(model: Any, batch: dict) -> tuple[Any, int]:
     ids, pos = batch["input_ids"], batch["position_ids"]
     if supports(base.config, ids.shape[1]):
         groups, scatter = segment_layout(pos)
-        layout = {SEGMENTS: ([(g.to(ids.device), n, s) for g, n, s in groups],
-                             scatter.to(ids.device))}
+        layout = {SEGMENTS: ([(g.to(ids.device), n, s) for g, n, s in groups], scatter.to(ids.device))}
         with packed_attention(base):
             h = base.model(input_ids=ids, position_ids=pos, use_cache=False, **layout)
     else:  # transformers builds the block-diagonal (windowed) mask from the positions
@@ -124,18 +134,25 @@ def write_checkpoint_file(state: dict, path: Path) -> None:
     torch.save(state, path)
 
 
-def save_checkpoint(folder: Path, step: int, model: Any, optimizer: Any, scheduler: Any,
-                    result: LoopResult) -> Path:
+def save_checkpoint(
+    folder: Path, step: int, model: Any, optimizer: Any, scheduler: Any, result: LoopResult
+) -> Path:
     """Write ``folder/step-<n>`` atomically; older checkpoints are removed only afterwards."""
     import torch
 
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"step-{step:06d}"
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder))
-    state = {"step": step, "weights": trainable_state(model), "optimizer": optimizer.state_dict(),
-             "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
-             "losses": list(result.losses), "tokens": result.tokens,
-             "loss_tokens": result.loss_tokens}
+    state = {
+        "step": step,
+        "weights": trainable_state(model),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "losses": list(result.losses),
+        "tokens": result.tokens,
+        "loss_tokens": result.loss_tokens,
+    }
     try:
         write_checkpoint_file(state, tmp / CKPT_FILE)
         if target.exists():
@@ -144,8 +161,10 @@ def save_checkpoint(folder: Path, step: int, model: Any, optimizer: Any, schedul
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         hint = "the disk is full; free space" if exc.errno == errno.ENOSPC else "check the folder"
-        raise CheckpointError(f"could not write checkpoint {target}: {exc}; {hint} and run the "
-                              f"same job again to resume from the last good checkpoint") from exc
+        raise CheckpointError(
+            f"could not write checkpoint {target}: {exc}; {hint} and run the "
+            f"same job again to resume from the last good checkpoint"
+        ) from exc
     for old in folder.glob("step-*"):
         if old != target:
             shutil.rmtree(old, ignore_errors=True)
@@ -163,13 +182,20 @@ def _fused_adamw(params: list, device: str) -> bool:
     import torch
 
     kinds = {"cpu", "cuda"}
-    return all(p.device.type in kinds and p.dtype in (torch.float32, torch.bfloat16)
-               for p in params) and device.split(":")[0] in kinds
+    return (
+        all(p.device.type in kinds and p.dtype in (torch.float32, torch.bfloat16) for p in params)
+        and device.split(":")[0] in kinds
+    )
 
 
-def train(model: Any, batches: list[dict], opts: LoopOptions, checkpoints: Path | None = None,
-          on_step: Callable[[int, float, LoopResult], None] | None = None,
-          device: str = "cpu") -> LoopResult:
+def train(
+    model: Any,
+    batches: list[dict],
+    opts: LoopOptions,
+    checkpoints: Path | None = None,
+    on_step: Callable[[int, float, LoopResult], None] | None = None,
+    device: str = "cpu",
+) -> LoopResult:
     """Run ``opts.total_steps`` optimizer steps over ``batches`` (resuming when possible)."""
     import torch
 
@@ -182,10 +208,12 @@ def train(model: Any, batches: list[dict], opts: LoopOptions, checkpoints: Path 
     decay = [p for p in params if p.ndim >= 2]
     no_decay = [p for p in params if p.ndim < 2]
     optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": opts.weight_decay},
-         {"params": no_decay, "weight_decay": 0.0}],
-        lr=opts.learning_rate, betas=(0.9, 0.95), eps=1e-8,
-        **({"fused": True} if _fused_adamw(params, device) else {"foreach": True}))
+        [{"params": decay, "weight_decay": opts.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=opts.learning_rate,
+        betas=(0.9, 0.95),
+        eps=1e-8,
+        **({"fused": True} if _fused_adamw(params, device) else {"foreach": True}),
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(opts))
     result = LoopResult()
     start = 0
@@ -207,22 +235,39 @@ def train(model: Any, batches: list[dict], opts: LoopOptions, checkpoints: Path 
     from llmforge_local.train.lean import lean_lora
 
     with lean_lora(model):
-        _steps(model, batches, opts, start, result, optimizer, scheduler, params, checkpoints,
-               on_step, device)
+        _steps(
+            model, batches, opts, start, result, optimizer, scheduler, params, checkpoints, on_step, device
+        )
     result.steps = opts.total_steps
     model.eval()
     return result
 
 
-def _steps(model: Any, batches: list[dict], opts: LoopOptions, start: int, result: LoopResult,
-           optimizer: Any, scheduler: Any, params: list, checkpoints: Path | None,
-           on_step: Callable[[int, float, LoopResult], None] | None, device: str) -> None:
+def _steps(
+    model: Any,
+    batches: list[dict],
+    opts: LoopOptions,
+    start: int,
+    result: LoopResult,
+    optimizer: Any,
+    scheduler: Any,
+    params: list,
+    checkpoints: Path | None,
+    on_step: Callable[[int, float, LoopResult], None] | None,
+    device: str,
+) -> None:
     import torch
     from tqdm.auto import tqdm
 
     ga = opts.gradient_accumulation_steps
-    bar = tqdm(total=opts.total_steps, initial=start, disable=not opts.progress,
-               desc="train", unit="step", dynamic_ncols=True)
+    bar = tqdm(
+        total=opts.total_steps,
+        initial=start,
+        disable=not opts.progress,
+        desc="train",
+        unit="step",
+        dynamic_ncols=True,
+    )
     t0 = time.perf_counter()
     new_tokens = 0
     for step in range(start, opts.total_steps):
@@ -231,8 +276,7 @@ def _steps(model: Any, batches: list[dict], opts: LoopOptions, start: int, resul
         n_learn = sum(int((b["labels"][:, 1:] != -100).sum()) for b in micro)
         total = 0.0
         for b in micro:
-            with torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16,
-                                enabled=opts.bf16):
+            with torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16, enabled=opts.bf16):
                 s, _ = loss_sum(model, b)
             # normalise by the learned tokens of the whole step, so every token weighs the same
             (s / max(1, n_learn)).backward()
@@ -252,8 +296,12 @@ def _steps(model: Any, batches: list[dict], opts: LoopOptions, start: int, resul
         bar.update(1)
         if on_step is not None:
             on_step(step + 1, loss, result)
-        if checkpoints and opts.checkpoint_every and (step + 1) % opts.checkpoint_every == 0 \
-                and step + 1 < opts.total_steps:
+        if (
+            checkpoints
+            and opts.checkpoint_every
+            and (step + 1) % opts.checkpoint_every == 0
+            and step + 1 < opts.total_steps
+        ):
             save_checkpoint(checkpoints, step + 1, model, optimizer, scheduler, result)
     bar.close()
     result.seconds = time.perf_counter() - t0

@@ -32,10 +32,18 @@ def prepare(model: Any, method: str, lora: Any, frozen_dtype: Any = None) -> Any
     if missing:
         from llmforge.errors import ConfigError
 
-        raise ConfigError(f"lora.target_modules {missing} are not layers of this model; "
-                          f"Llama layers are q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj")
-    config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                        target_modules=list(lora.target_modules), bias="none", task_type="CAUSAL_LM")
+        raise ConfigError(
+            f"lora.target_modules {missing} are not layers of this model; "
+            f"Llama layers are q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj"
+        )
+    config = LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=list(lora.target_modules),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
     model = get_peft_model(model, config)
     if frozen_dtype is not None:
         for p in model.parameters():

@@ -1,0 +1,201 @@
+"""Continuous batching: sequences join and leave the running batch at every decode step.
+
+One scheduler thread per loaded model loops: admit waiting requests (prefill each into its own
+KV-cache slot, up to ``max_batch_size`` running), run one decode step for every running
+sequence, hand each its token (streams see it at once), and retire the sequences that are done
+— end-of-turn, a stop string, their own ``max_tokens``, or cancelled by their caller — at that
+step. A short request therefore never waits for a long one, and a new one waits at most one
+step. Rows in one step may each use a different LoRA adapter (:mod:`llmforge_local.engine_lora`).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmforge_local.engine_model import SlotModel
+
+#: prompt tokens prefilled per scheduler iteration before the running batch decodes again
+PREFILL_BUDGET = 512
+
+
+@dataclass
+class Sequence:
+    """One request inside the engine; ``tokens`` is filled as it runs."""
+
+    ids: list[int]
+    max_tokens: int
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: list[str] = field(default_factory=list)
+    adapter: str | None = None
+    tokens: list[int] = field(default_factory=list)
+    #: why it ended: ``stop`` (end-of-turn or stop string), ``length``, ``cancelled``
+    finish: str | None = None
+    error: BaseException | None = None
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+    #: every produced token, then ``None`` at the end (for streams)
+    feed: queue.SimpleQueue | None = None
+    submitted: float = field(default_factory=time.perf_counter)
+    first_token: float | None = None
+    _slot_adapter: int = 0
+
+    def cancel(self) -> None:
+        """Stop at the next step; the tokens produced so far stay in ``tokens``."""
+        self.cancelled.set()
+
+    def wait(self) -> Sequence:
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        return self
+
+
+class Engine:
+    """Iteration-level scheduler over one model; :meth:`submit` from any thread."""
+
+    def __init__(self, model: Any, tokenizer: Any, eos_ids: frozenset[int], device: Any, max_batch_size: int):
+        self.slots = SlotModel(model, device)
+        self.tokenizer, self.eos_ids, self.max_batch_size = tokenizer, eos_ids, max_batch_size
+        self._cond = threading.Condition()
+        self._waiting: list[Sequence] = []
+        self._running: list[Sequence] = []  # index == cache slot
+        self._thread: threading.Thread | None = None
+        #: running-batch size of each decode step (monitoring, tests)
+        self.step_sizes: list[int] = []
+
+    def submit(self, seq: Sequence) -> Sequence:
+        with self._cond:
+            self._waiting.append(seq)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="llmforge-engine", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return seq
+
+    def queue_depth(self) -> int:
+        with self._cond:
+            return len(self._waiting)
+
+    def running(self) -> int:
+        with self._cond:
+            return len(self._running)
+
+    # ---- the loop (scheduler thread) ----------------------------------------------------
+    def _loop(self) -> None:
+        import torch
+
+        while True:
+            with self._cond:
+                while not self._waiting and not self._running:
+                    if not self._cond.wait(timeout=30):  # idle: let the thread go
+                        if not self._waiting:
+                            self._thread = None
+                            return
+                room = self.max_batch_size - len(self._running)
+                new, self._waiting = self._waiting[:room], self._waiting[room:]
+            try:
+                with torch.inference_mode():
+                    self._admit(new)
+                    self._step()
+            except BaseException as exc:  # every sequence in flight sees the failure
+                for s in self._running + [s for s in new if not s.done.is_set()]:
+                    self._end(s, None, exc)
+                self._running = []
+
+    def _admit(self, new: list[Sequence]) -> None:
+        """Prefill the new sequences together (up to the budget; the rest after the next step)."""
+        take, budget = [], PREFILL_BUDGET
+        for i, s in enumerate(new):
+            if take and budget - len(s.ids) < 0:
+                with self._cond:
+                    self._waiting[:0] = new[i:]
+                break
+            if s.cancelled.is_set():
+                self._end(s, "cancelled")
+                continue
+            s._slot_adapter = self.slots.loras.slot(s.adapter)
+            take.append(s)
+            budget -= len(s.ids)
+        if not take:
+            return
+        logits = self.slots.prefill([s.ids for s in take], len(self._running), [s._slot_adapter for s in take])
+        self._running += take
+        for s, t in zip(take, self._pick(logits, take), strict=True):
+            self._emit(s, t)
+        self._retire()
+
+    def _step(self) -> None:
+        if not self._running:
+            return
+        run = self._running
+        self.step_sizes.append(len(run))
+        logits = self.slots.decode(
+            [s.tokens[-1] for s in run],
+            [len(s.ids) + len(s.tokens) - 1 for s in run],
+            [s._slot_adapter for s in run],
+        )
+        for s, t in zip(run, self._pick(logits, run), strict=True):
+            self._emit(s, t)
+        self._retire()
+
+    def _pick(self, logits: Any, seqs: list[Sequence]) -> list[int]:
+        """Next token per row: greedy, or sampled with the row's temperature and top_p."""
+        import torch
+
+        out = logits.argmax(-1).tolist()  # (B,)
+        for r, s in enumerate(seqs):
+            if s.temperature > 0:
+                p = torch.softmax(logits[r] / s.temperature, -1)
+                if s.top_p < 1:
+                    sp, order = p.sort(descending=True)
+                    keep = sp.cumsum(-1) - sp < s.top_p  # always keeps the first
+                    p = torch.zeros_like(p).scatter(0, order[keep], sp[keep])
+                out[r] = int(torch.multinomial(p, 1))
+        return out
+
+    def _emit(self, s: Sequence, token: int) -> None:
+        s.tokens.append(token)
+        if s.first_token is None:
+            s.first_token = time.perf_counter()
+        if s.feed is not None:
+            s.feed.put(token)
+        if token in self.eos_ids or self._stopped(s):
+            s.finish = "stop"
+        elif len(s.tokens) >= s.max_tokens:
+            s.finish = "length"
+
+    def _stopped(self, s: Sequence) -> bool:
+        if not s.stop:
+            return False
+        # a token decodes to at least one character, so this many tokens cover any stop string
+        tail = max(len(x) for x in s.stop) + 1
+        text = self.tokenizer.decode(s.tokens[-tail:], skip_special_tokens=True)
+        return any(x in text for x in s.stop)
+
+    def _retire(self) -> None:
+        """End finished and cancelled sequences; the last running one takes a freed slot."""
+        i = 0
+        while i < len(self._running):
+            s = self._running[i]
+            if s.finish is None and s.cancelled.is_set():
+                s.finish = "cancelled"
+            if s.finish is None:
+                i += 1
+                continue
+            last = len(self._running) - 1
+            if i != last:
+                self.slots.move(last, i)
+                self._running[i] = self._running[last]
+            self._running.pop()
+            self._end(s, s.finish)
+
+    def _end(self, s: Sequence, finish: str | None, error: BaseException | None = None) -> None:
+        s.finish, s.error = finish or s.finish, error
+        if s.feed is not None:
+            s.feed.put(None)
+        s.done.set()

@@ -1,0 +1,133 @@
+"""RAG answer correctness on the sample company's questions, with the real local model.
+
+The sample corpus (``examples/enterprise``) is ingested into a governed table (department row
+filter) and indexed; each of its 83 questions is asked through ``forge.rag.ask`` by a user of
+the department that asks it. An answer is correct when it contains the gold answer or one of
+its aliases (case and punctuation folded). Reported beside it: gold-document retrieval hit
+rate, refusals, mean latency. Baseline in the same run: the same model answering the same
+questions closed book (no retrieval), i.e. what retrieval adds.
+
+    HF_HUB_OFFLINE=1 python benchmarks/bench_rag_answers.py [--limit 83] [--model smollm2-135m-instruct]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO / "examples" / "enterprise"
+DOCS = "main.knowledge.documents"
+INDEX = "main.knowledge.documents_index"
+USERS = {
+    "engineering": "alice@acme.example",
+    "finance": "carol@acme.example",
+    "sales": "dave@acme.example",
+    "hr": "erin@acme.example",
+}
+
+
+def norm(text: str) -> str:
+    return re.sub(r"[^a-z0-9$%.]+", " ", text.lower()).strip()
+
+
+def correct(answer: str, q: dict) -> bool:
+    a = f" {norm(answer)} "
+    return any(f" {norm(g)} " in a or norm(g) in norm(answer) for g in [q["answer"], *q.get("aliases", [])])
+
+
+def build(home: Path, model: str, adapter: str | None):
+    import llmforge
+    from llmforge.loaders import load_documents
+
+    gen = {"name": "local", "options": {"model": model, **({"adapter": adapter} if adapter else {})}}
+    forge = llmforge.connect(
+        backend="local",
+        home=str(home),
+        user="admin",
+        config={
+            "identity": {"directory": str(CORPUS / "principals.yaml")},
+            "rag": {"index": INDEX},
+        },
+        generator=gen,
+    )
+    docs, _ = load_documents(CORPUS / "docs")
+    forge.table(DOCS).create(docs, primary_key="document_id")
+    forge.catalog.set_row_filter(
+        DOCS,
+        {
+            "type": "department_membership",
+            "column": "department",
+            "always_visible": ["all"],
+            "exempt_groups": ["admins"],
+        },
+    )
+    forge.catalog.grant("USE", "main", "account users")
+    forge.catalog.grant("SELECT", "main.knowledge", "account users")
+    forge.vector_search.create_delta_sync_index(
+        endpoint_name="vs",
+        source_table_name=DOCS,
+        index_name=INDEX,
+        primary_key="document_id",
+        embedding_source_column="content",
+        columns_to_sync=["department", "document_id"],
+    )
+    return forge
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--limit", type=int, default=83, help="questions to ask (of 83)")
+    ap.add_argument("--model", default="smollm2-135m-instruct")
+    ap.add_argument("--adapter", default=None, help="adapter folder or models:/ URI (fine-tuned model)")
+    ap.add_argument("--show", type=int, default=8, help="wrong answers to print")
+    args = ap.parse_args()
+    questions = [json.loads(line) for line in (CORPUS / "questions.jsonl").open()][: args.limit]
+    with tempfile.TemporaryDirectory() as tmp:
+        forge = build(Path(tmp) / "home", args.model, args.adapter)
+        rows = []
+        for q in questions:
+            user = USERS.get(q["asked_by"], "alice@acme.example")
+            t = time.perf_counter()
+            ans = forge.rag.ask(q["question"], user=user)
+            rows.append(
+                {
+                    "q": q,
+                    "answer": ans.text,
+                    "generated": ans.generated,
+                    "s": time.perf_counter() - t,
+                    "refused": ans.refused or ans.no_answer,
+                    "hit": any(c["document_id"] == q["document_id"] for c in ans.citations),
+                    "ok": correct(ans.text, q),
+                    "draft_ok": correct(ans.generated, q),
+                }
+            )
+        closed = forge.generator.chat_batch(
+            [[{"role": "user", "content": q["question"]}] for q in questions], max_tokens=48
+        )
+    n = len(rows)
+    acc = sum(r["ok"] for r in rows) / n
+    cb = sum(correct(c.text, q) for c, q in zip(closed, questions, strict=True)) / n
+    print(f"{n} questions, model {args.model}{' + ' + args.adapter if args.adapter else ''}")
+    print(
+        f"RAG answer correctness      {acc:6.1%}   (closed-book baseline {cb:.1%}; ratio {acc / max(cb, 1e-9):.1f}x)"
+    )
+    print(f"generated answer correct    {sum(r['draft_ok'] for r in rows) / n:6.1%}   (before the guards)")
+    print(f"gold document retrieved     {sum(r['hit'] for r in rows) / n:6.1%}")
+    print(
+        f"correct when gold retrieved {sum(r['ok'] for r in rows if r['hit']) / max(1, sum(r['hit'] for r in rows)):6.1%}"
+    )
+    print(f"refused / no answer         {sum(r['refused'] for r in rows) / n:6.1%}")
+    print(f"mean seconds per answer     {sum(r['s'] for r in rows) / n:6.2f}")
+    for r in [r for r in rows if not r["ok"]][: args.show]:
+        print(f"- {r['q']['question']}  gold={r['q']['answer']!r}\n    got: {r['answer'][:160]!r}")
+        if r["answer"] != r["generated"]:
+            print(f"    generated: {r['generated'][:160]!r}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""Serving: `llmforge serve` under 1 / 4 / 16 (/ 64) concurrent `openai` clients vs sequential HF.
+
+The server runs in-process on loopback (uvicorn in a thread, the same app as `llmforge
+serve`); each client is an ``openai.AsyncOpenAI`` streaming chat completion with
+``stream_options.include_usage``, so time-to-first-token (TTFT) is the first content chunk and
+completion tokens are the server's exact usage counts. Baselines in the same run, on the same
+loaded model and prompts: (a) HF ``model.generate`` one request at a time; (b) llama.cpp only
+when ``llama_cpp`` is importable (never compiled here). Mixed lengths: 16 clients, half asking
+for ``--short`` tokens, half for ``--long`` — the short ones' p50 latency vs those same short
+requests alone, for the continuous engine and, with ``--static``, the static Batcher too.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_serve.py [--clients 1,4,16] [--max-tokens 48]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import statistics
+import tempfile
+import time
+
+TOKEN = "bench-token"
+PROMPTS = [
+    "What is the capital of France?",
+    "Name three primary colours.",
+    "How many days are in a leap year?",
+    "Give one tip for writing clear emails.",
+    "What does a database index do?",
+    "Explain what a CPU is.",
+    "Why is the sky blue?",
+    "Write a haiku about autumn.",
+    "What is 12 times 12?",
+    "Suggest a name for a grey cat.",
+    "What is photosynthesis?",
+    "How do I boil an egg?",
+    "What is the largest ocean?",
+    "Translate 'good morning' into Spanish.",
+    "What is a prime number?",
+    "List two benefits of exercise.",
+]
+LONG = "Write a long, detailed story about a lighthouse keeper and the sea."
+
+
+def convo(q: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": q}]
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))] if xs else float("nan")
+
+
+@dataclasses.dataclass
+class Result:
+    latency: float
+    ttft: float
+    tokens: int
+
+
+async def one(client, prompt: str, max_tokens: int, model: str) -> Result:
+    start, first, tokens = time.perf_counter(), None, 0
+    stream = await client.chat.completions.create(
+        model=model,
+        messages=convo(prompt),
+        max_tokens=max_tokens,
+        temperature=0.0,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    async for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content and first is None:
+            first = time.perf_counter()
+        if chunk.usage is not None:
+            tokens = chunk.usage.completion_tokens
+    end = time.perf_counter()
+    return Result(end - start, (first or end) - start, tokens)
+
+
+async def clients(url: str, jobs: list[tuple[str, int]], concurrency: int, model: str) -> tuple[float, list]:
+    """``jobs`` run by ``concurrency`` clients, each taking the next job when its last is done."""
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(base_url=f"{url}/v1", api_key=TOKEN, max_retries=0, timeout=900)
+    queue = list(enumerate(jobs))
+    results: list[Result | None] = [None] * len(jobs)
+
+    async def worker() -> None:
+        while queue:
+            i, (prompt, n) = queue.pop(0)
+            results[i] = await one(client, prompt, n, model)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    wall = time.perf_counter() - start
+    await client.close()
+    return wall, results
+
+
+def sequential_hf(gen, jobs: list[tuple[str, int]]) -> tuple[float, list[Result]]:
+    """Baseline (a): tokenize, ``model.generate``, one request at a time, on the same model."""
+    import torch
+
+    m = gen.loaded()
+    out, start = [], time.perf_counter()
+    for prompt, n in jobs:
+        t = time.perf_counter()
+        ids = m.tokenizer.apply_chat_template(
+            convo(prompt), add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+        with torch.inference_mode():
+            gen_ids = m.model.generate(**ids.to(m.device), max_new_tokens=n, do_sample=False, pad_token_id=m.pad_id)
+        new = gen_ids[0, ids["input_ids"].shape[1] :].tolist()
+        toks = next((k + 1 for k, x in enumerate(new) if x in m.eos_ids), len(new))
+        lat = time.perf_counter() - t
+        out.append(Result(lat, lat, toks))  # no streaming: the first token comes with the last
+    return time.perf_counter() - start, out
+
+
+def llama_cpp(jobs: list[tuple[str, int]]) -> tuple[float, list[Result]] | None:
+    """Baseline (b): llama-cpp-python on the Q4_1 GGUF, one request at a time, if importable."""
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        return None
+    from llmforge_local.models import GGUF_FILE, _gguf_dir
+
+    llm = Llama(model_path=str(_gguf_dir() / GGUF_FILE), n_ctx=2048, n_threads=os.cpu_count(), verbose=False)
+    out, start = [], time.perf_counter()
+    for prompt, n in jobs:
+        t, first, toks = time.perf_counter(), None, 0
+        for chunk in llm.create_chat_completion(messages=convo(prompt), max_tokens=n, temperature=0.0, stream=True):
+            if first is None and chunk["choices"][0]["delta"].get("content"):
+                first = time.perf_counter()
+            toks += bool(chunk["choices"][0]["delta"].get("content"))
+        end = time.perf_counter()
+        out.append(Result(end - t, (first or end) - t, toks))
+    return time.perf_counter() - start, out
+
+
+def row(name: str, wall: float, res: list[Result], base: float | None) -> float:
+    toks = sum(r.tokens for r in res)
+    rate = toks / wall
+    lat, ttft = [r.latency for r in res], [r.ttft for r in res]
+    vs = f"{rate / base:7.2f}x" if base else "  1.00x"
+    print(
+        f"{name:34} {len(res):4d} {toks:6d} {rate:8.1f} {vs} {pct(lat, 50):7.2f} {pct(lat, 99):7.2f} "
+        f"{pct(ttft, 50):7.2f} {pct(ttft, 99):7.2f}",
+        flush=True,
+    )
+    return rate
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=None, help="model spec (default: SmolLM2-135M-Instruct)")
+    ap.add_argument("--dtype", default="auto", choices=["auto", "bfloat16", "float32"])
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--clients", default="1,4,16", help="concurrency levels, e.g. 1,4,16,64")
+    ap.add_argument("--max-tokens", type=int, default=48)
+    ap.add_argument("--min-requests", type=int, default=8, help="requests per level (at least one per client)")
+    ap.add_argument("--short", type=int, default=16)
+    ap.add_argument("--long", type=int, default=256)
+    ap.add_argument("--static", action="store_true", help="also run the mixed-length test on the static path")
+    ap.add_argument("--skip-mixed", action="store_true")
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    import torch
+    from llmforge_local.models import DEFAULT_MODEL
+
+    import llmforge
+    from llmforge.server import start_in_thread
+
+    home = tempfile.mkdtemp(prefix="llmforge-bench-serve-")
+    levels = [int(x) for x in args.clients.split(",")]
+    size = max(levels + [16])
+    options = {"model": args.model or DEFAULT_MODEL, "dtype": args.dtype, "device": args.device}
+
+    def forge_with(engine: str):
+        o = {**options, "engine": engine, "max_batch_size": size}
+        return llmforge.connect(backend="local", home=home, user="admin", generator={"name": "local", "options": o})
+
+    forge = forge_with("continuous")
+    gen = forge.generator
+    m = gen.loaded()
+    url, stop = start_in_thread(forge, tokens={TOKEN: "admin"})
+    model = "llmforge-local"
+    print(
+        f"model={options['model']} dtype={next(m.model.parameters()).dtype} device={m.device} "
+        f"threads={torch.get_num_threads()} max_tokens={args.max_tokens} levels={levels}"
+    )
+    asyncio.run(clients(url, [("warm up", 4)], 1, model))
+
+    head = f"{'run':34} {'reqs':>4} {'tokens':>6} {'tok/s':>8} {'vs (a)':>8} {'p50 s':>7} {'p99 s':>7} {'ttft50':>7} {'ttft99':>7}"
+    print(head, flush=True)
+    n0 = max(args.min_requests, 1)
+    jobs0 = [(PROMPTS[i % len(PROMPTS)], args.max_tokens) for i in range(n0)]
+    wall, res = sequential_hf(gen, jobs0)
+    base = row("(a) sequential HF generate", wall, res, None)
+    cpp = llama_cpp(jobs0)
+    if cpp is None:
+        print("(b) llama.cpp: skipped (llama_cpp is not importable; not compiled here)", flush=True)
+    else:
+        row("(b) llama.cpp Q4_1, one at a time", *cpp, base)
+    for n in levels:
+        jobs = [(PROMPTS[i % len(PROMPTS)], args.max_tokens) for i in range(max(n0, n))]
+        wall, res = asyncio.run(clients(url, jobs, n, model))
+        row(f"llmforge serve, {n} clients", wall, res, base)
+
+    if not args.skip_mixed:
+        print(f"\nmixed lengths: 16 clients, 8 ask for {args.short} tokens, 8 for {args.long}", flush=True)
+        engines = [("continuous", url)]
+        if args.static:
+            static_url, stop_static = start_in_thread(forge_with("static"), tokens={TOKEN: "admin"})
+            engines.append(("static", static_url))
+        short = [(PROMPTS[i], args.short) for i in range(8)]
+        mixed = [x for i in range(8) for x in (short[i], (LONG, args.long))]
+        for name, where in engines:
+            _, alone = asyncio.run(clients(where, short, 8, model))
+            _, both = asyncio.run(clients(where, mixed, 16, model))
+            s_alone = statistics.median(r.latency for r in alone)
+            s_mixed = statistics.median(r.latency for r in both[0::2])
+            l_mixed = statistics.median(r.latency for r in both[1::2])
+            long_toks = sum(r.tokens for r in both[1::2])
+            print(
+                f"{name:10} short p50 alone {s_alone:6.2f} s, beside the long ones {s_mixed:6.2f} s "
+                f"({s_mixed / s_alone:.2f}x); long p50 {l_mixed:6.2f} s ({long_toks} tokens in 8 long answers)",
+                flush=True,
+            )
+        if args.static:
+            stop_static()
+    stop()
+
+
+if __name__ == "__main__":
+    main()

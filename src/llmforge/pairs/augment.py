@@ -1,0 +1,214 @@
+"""Fact-level augmentation of a pairs table, so fine-tuning injects facts that stick.
+
+A model asked a fact in words it never saw during training rarely recalls it; one fact seen
+in several phrasings, in both directions and with short and long answers is learned as a
+fact rather than as a string (Allen-Zhu & Li, "Physics of Language Models 3.1"). For each
+question/answer pair this adds, deterministically given ``seed``:
+
+- rephrasings of the question (wrappers and word-order changes that keep its meaning);
+- the reverse question where the answer sentence names an agent ("X is owned by Dana Kim"
+  also answers "What does Dana Kim own?");
+- a short answer (the span of the answer sentence the question does not already say) beside
+  the long one.
+
+``replay_table`` adds the base model's own answers to general instructions, mixed into
+training to keep general ability (self-distillation replay).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from llmforge.errors import DataError
+from llmforge.pairs.table import CARRY, pair_id, pairs_schema
+from llmforge.prompting import terms
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+_WRAPPERS = (
+    "{q}",
+    "Quick question: {q}",
+    "Please answer briefly. {q}",
+    "I need to know this for a meeting. {q}",
+    "{q} Answer in one sentence.",
+    "Can you tell me {lq}",
+    "Do you know {lq}",
+)
+_PASSIVE = re.compile(
+    r"^(?P<obj>.+?) (?:is|are|was|were|has been|have been) (?P<verb>[a-z]+ed) by "
+    r"(?P<agent>[A-Z][\w.'-]*(?: [A-Z][\w.'-]*){0,3})\b"
+)
+#: general instructions whose base-model answers are replayed during fine-tuning
+GENERAL_PROMPTS = (
+    "What is the capital of France?",
+    "Explain in one sentence what photosynthesis is.",
+    "Write a short, polite email declining a meeting invitation.",
+    "What is 12 multiplied by 7?",
+    "Give three tips for writing clear documentation.",
+    "Translate 'good morning' into Spanish.",
+    "What does a database index do?",
+    "Summarise the water cycle in two sentences.",
+    "Name three primary colours.",
+    "How do you convert Celsius to Fahrenheit?",
+    "What is the difference between a list and a tuple in Python?",
+    "Suggest a name for a team that builds internal tools.",
+    "Why is regular exercise good for health?",
+    "What is a haiku? Write one about autumn.",
+    "Explain what an API is to a non-technical colleague.",
+    "List the days of the week.",
+)
+
+
+@dataclass(frozen=True)
+class AugmentOptions:
+    #: rephrasings per question, the original included
+    phrasings: int = 3
+    #: add the reverse question where the answer names an agent
+    reverse: bool = True
+    #: add a short-answer copy of each pair
+    short_answers: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.phrasings < 1:
+            raise DataError(f"phrasings must be >= 1, got {self.phrasings}")
+
+
+def _lower_question(q: str) -> str:
+    return q[:1].lower() + q[1:] if q[:2].lower() != q[:2] or not q[1:2].isupper() else q
+
+
+def rephrase(question: str, n: int, rng: random.Random) -> list[str]:
+    """``question`` and ``n - 1`` other phrasings of it (no duplicates)."""
+    q = question.strip()
+    out = [q]
+    wrappers = list(_WRAPPERS[1:])
+    rng.shuffle(wrappers)
+    for w in wrappers:
+        if len(out) >= n:
+            break
+        text = w.format(q=q, lq=_lower_question(q))
+        if text not in out:
+            out.append(text)
+    return out
+
+
+def short_answer(question: str, answer: str) -> str | None:
+    """The span of ``answer`` that the question does not already say ("Priya Natarajan" for
+    "Who owns Orion?" / "Orion is owned by Priya Natarajan."), or ``None`` when it is the whole."""
+    asked = set(terms(question))
+    words = answer.strip().rstrip(".").split()
+    new = [bool(terms(w)) and not (set(terms(w)) & asked) for w in words]
+    best: tuple[int, int] = (0, 0)
+    start = None
+    for i, flag in enumerate([*new, False]):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            if i - start > best[1] - best[0]:
+                best = (start, i)
+            start = None
+    span = " ".join(words[best[0] : best[1]]).strip(" ,;:")
+    if not span or best[1] - best[0] == len(words):
+        return None
+    return span
+
+
+def reverse_question(answer: str) -> str | None:
+    """ "What does Dana Kim own?" from "Project Helix is owned by Dana Kim." (else ``None``)."""
+    from llmforge.pairs.clauses import base_form
+
+    m = _PASSIVE.match(answer.strip())
+    if not m:
+        return None
+    return f"What does {m['agent']} {base_form(m['verb'])}?"
+
+
+def augment_table(pairs: pa.Table, options: AugmentOptions | None = None) -> pa.Table:
+    """The pairs of ``pairs`` plus their augmentations (kind ``<kind>+phrasing`` etc.), with the
+    carried policy columns kept, so a row filter applies to every derived row."""
+    import pyarrow as pa
+
+    opts = options or AugmentOptions()
+    missing = [c for c in ("document_id", "prompt", "response") if c not in pairs.column_names]
+    if missing:
+        raise DataError(f"the pairs table lacks column(s) {missing}; it has {pairs.column_names}")
+    rng = random.Random(opts.seed)
+    carried = [c for c in CARRY if c in pairs.column_names]
+    schema = pairs_schema()
+    for c in carried:
+        schema = schema.append(pairs.schema.field(c))
+    rows: dict[str, list] = {name: [] for name in schema.names}
+    seen: set[str] = set()
+
+    def add(src: dict, kind: str, prompt: str, response: str) -> None:
+        pid = pair_id(src["document_id"], kind, prompt, response)
+        if pid in seen:
+            return
+        seen.add(pid)
+        rows["document_id"].append(src["document_id"])
+        rows["pair_id"].append(pid)
+        rows["kind"].append(kind)
+        rows["prompt"].append(prompt)
+        rows["response"].append(response)
+        rows["messages"].append(
+            [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
+        )
+        rows["text"].append(f"{prompt}\n{response}")
+        for c in carried:
+            rows[c].append(src[c])
+
+    for src in pairs.to_pylist():
+        q, a, kind = src["prompt"], src["response"], src.get("kind") or "pair"
+        if not q or not a:  # raw text chunks are kept as they are
+            add(src, kind, q or "", a or "")
+            continue
+        for i, text in enumerate(rephrase(q, opts.phrasings, rng)):
+            add(src, kind if i == 0 else f"{kind}+phrasing", text, a)
+        if opts.short_answers:
+            short = short_answer(q, a)
+            if short:
+                add(src, f"{kind}+short", q, short)
+        if opts.reverse:
+            rq = reverse_question(a)
+            if rq:
+                add(src, f"{kind}+reverse", rq, a)
+    return pa.table(rows, schema=schema)
+
+
+def replay_table(
+    answer: Callable[[Sequence[str]], Sequence[str]],
+    prompts: Sequence[str] = GENERAL_PROMPTS,
+    document_id: str = "replay",
+    **carried: Any,
+) -> pa.Table:
+    """Pairs of general instructions and ``answer(prompts)`` (the base model's own replies), to
+    mix into a fine-tuning table; ``carried`` sets policy columns (e.g. ``department="all"``)."""
+    import pyarrow as pa
+
+    replies = list(answer(list(prompts)))
+    if len(replies) != len(prompts):
+        raise DataError(f"answer() returned {len(replies)} replies for {len(prompts)} prompts")
+    rows = [
+        {
+            "document_id": document_id,
+            "pair_id": pair_id(document_id, "replay", p, r),
+            "kind": "replay",
+            "prompt": p,
+            "response": r,
+            "messages": [{"role": "user", "content": p}, {"role": "assistant", "content": r}],
+            "text": f"{p}\n{r}",
+            **carried,
+        }
+        for p, r in zip(prompts, replies, strict=True)
+        if r.strip()
+    ]
+    schema = pairs_schema()
+    for c, v in carried.items():
+        schema = schema.append(pa.field(c, pa.array([v]).type))
+    return pa.Table.from_pylist(rows, schema=schema)

@@ -1,0 +1,292 @@
+"""The RAG prompt: the same messages at serving (``forge.rag.ask``) and at training
+(retrieval-augmented fine-tuning builds its examples with :func:`rag_messages`).
+
+Small models read short contexts far better than long ones, so the retrieved chunks are
+first *focused*: split into facts (sentences, list items, table rows, ``key: value`` lines),
+each fact scored against the question (shared content words, weighted by rarity, plus a bonus
+when it holds the kind of answer the question asks for: a person for "who", a date for
+"when", an amount for "how much"), and the best few kept in the chunk order they came from,
+each tagged with the title of its document and the ``[n]`` of its chunk.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+SYSTEM = (
+    "You answer questions using only the numbered context. Reply with one short sentence that "
+    "states the answer, copied from the context, and cite its source as [n]. If the context does "
+    "not contain the answer, reply exactly: I don't know."
+)
+DEFAULT_TEMPLATE = "Context:\n{context}\n\nQuestion: {question}"
+#: where an answer ends: a blank line, the model starting a new context entry or turn, or an
+#: end-of-turn marker that leaked into the text
+STOP = ("\n\n", "\n[", "\nQuestion:", "\nContext:", "<|im_end|>", "<|endoftext|>", "</s>")
+#: a line that starts a new passage or a new prompt turn: the answer is over
+_CONTINUATION = re.compile(r"(?:^|\n)\s*(?:\[\d+\]|Question\s*:|Context\s*:|Answer\s*:|#{1,6}\s)", re.I)
+#: an inline marker followed by a heading or a new passage's title: invented context
+_INLINE_CONTINUATION = re.compile(r"\[\d+\]\s*#")
+NO_ANSWER_TEXT = "I don't know."
+
+_WORD = re.compile(r"[a-z0-9][a-z0-9$%.'-]*")
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "to",
+        "in",
+        "on",
+        "for",
+        "and",
+        "or",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "what",
+        "who",
+        "whom",
+        "whose",
+        "which",
+        "when",
+        "where",
+        "why",
+        "how",
+        "does",
+        "do",
+        "did",
+        "has",
+        "have",
+        "had",
+        "with",
+        "by",
+        "at",
+        "from",
+        "as",
+        "that",
+        "this",
+        "these",
+        "those",
+        "it",
+        "its",
+        "their",
+        "there",
+        "our",
+        "your",
+        "my",
+        "me",
+        "we",
+        "you",
+        "they",
+        "he",
+        "she",
+        "his",
+        "her",
+        "them",
+        "than",
+        "then",
+        "so",
+        "if",
+        "not",
+        "no",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "shall",
+        "may",
+        "might",
+        "must",
+        "about",
+        "into",
+        "over",
+        "under",
+        "after",
+        "before",
+        "any",
+        "all",
+        "each",
+        "much",
+        "many",
+        "current",
+        "currently",
+    ]
+)
+_SUFFIXES = ("ations", "ation", "ments", "ment", "ings", "ing", "ers", "er", "ied", "ies", "ed", "es", "s")
+_DATE = re.compile(
+    r"\b(\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2,4}|(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? "
+    r"\d{1,2}(st|nd|rd|th)?,? \d{4}|\d{1,2} (jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]* \d{4}|"
+    r"q[1-4] \d{4}|(19|20)\d{2})\b",
+    re.I,
+)
+_AMOUNT = re.compile(
+    r"([$€£¥]\s?\d[\d,.]*\s?[kmb]?n?\b|\b\d[\d,.]*\s?(%|percent|usd|eur|dollars|million|billion)\b)", re.I
+)
+_NUMBER = re.compile(r"\b\d[\d,.]*\b")
+_NAME = re.compile(r"\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)+\b")
+_FRONT_MATTER = re.compile(r"^---\n(.*?)\n---\n", re.S)
+
+
+def stem(word: str) -> str:
+    for suffix in _SUFFIXES:
+        if len(word) > len(suffix) + 2 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def terms(text: str) -> list[str]:
+    """Content words of ``text``, lower-cased and crudely stemmed."""
+    return [stem(w.strip(".'-")) for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
+
+
+def _clean(text: str) -> str:
+    text = re.sub(r"[*_`#>|]+", " ", text)
+    text = re.sub(r"^\s*(?:[-+•]|\d+[.)])\s+", "", text)
+    return re.sub(r"\s+", " ", text).strip(" :;")
+
+
+def _blocks(body: str) -> list[str]:
+    """Lines joined into paragraphs (prose wrapped over lines), while list items, table rows,
+    headings and ``key: value`` lines stay one block each."""
+    blocks: list[str] = []
+    prose: list[str] = []
+    for line in body.splitlines():
+        stripped = line.strip()
+        single = (
+            not stripped
+            or stripped[0] in "#|-+*•>"
+            or re.match(r"^\d+[.)]\s", stripped)
+            or re.match(r"^[\w ]{1,40}:\s", stripped)
+        )
+        if single:
+            if prose:
+                blocks.append(" ".join(prose))
+                prose = []
+            if stripped:
+                blocks.append(stripped)
+        else:
+            prose.append(stripped)
+    if prose:
+        blocks.append(" ".join(prose))
+    return blocks
+
+
+def facts(text: str) -> tuple[str | None, list[str]]:
+    """``(title, facts)`` of one chunk: front matter's ``title:`` or the first heading, then one
+    entry per sentence, list item, table row or ``key: value`` line."""
+    title, body = None, text or ""
+    m = _FRONT_MATTER.match(body)
+    if m:
+        for line in m.group(1).splitlines():
+            key, _, value = line.partition(":")
+            if key.strip().lower() == "title" and value.strip():
+                title = value.strip()
+        body = body[m.end() :]
+    out: list[str] = []
+    for block in _blocks(body):
+        if re.match(r"^\|?[\s:|-]*-{3,}[\s:|-]*$", block):  # a table's separator row
+            continue
+        if block.startswith("#"):
+            heading = _clean(block)
+            if heading and title is None:
+                title = heading
+            continue
+        for sentence in re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])", block):
+            fact = _clean(sentence)
+            if len(fact) > 3:
+                out.append(fact)
+    return title, out
+
+
+def _wants(question: str) -> re.Pattern | None:
+    q = question.lower()
+    if re.search(r"\b(when|what date|which date|what day|deadline|due)\b", q):
+        return _DATE
+    if re.search(r"\b(how much|budget|cost|price|amount|revenue|salary|spend)\b", q):
+        return _AMOUNT
+    if re.search(r"\b(how many|how long|how old|what percentage|number of)\b", q):
+        return _NUMBER
+    if re.search(r"\b(who|whom|whose)\b", q):
+        return _NAME
+    return None
+
+
+def focus(question: str, contexts: Sequence[str], max_facts: int = 6) -> list[tuple[int, str]]:
+    """The facts of ``contexts`` that best match ``question``, best first: ``[(chunk index,
+    fact)]``, each prefixed with its document's title when it does not name it."""
+    q_terms = set(terms(question))
+    wants = _wants(question)
+    cands: list[tuple[int, str, set[str], set[str], bool]] = []
+    for i, text in enumerate(contexts):
+        title, found = facts(text)
+        title_terms = set(terms(title or ""))
+        for fact in found:
+            own = set(terms(fact))
+            typed = wants is not None and wants.search(fact) is not None
+            if title and title.lower() not in fact.lower():
+                fact = f"{title} - {fact}"
+            cands.append((i, fact, own, title_terms - own, typed))
+    if not cands:
+        return []
+    df = Counter(t for _, _, own, extra, _ in cands for t in own | extra)
+    idf = {t: math.log(1 + len(cands) / n) for t, n in df.items()}
+    scored = []
+    for pos, (i, _, own, extra, typed) in enumerate(cands):
+        # words of the fact itself count fully; its document's title (the subject) half; and
+        # holding the kind of value the question asks for counts like a shared rare word
+        score = sum(idf[t] for t in q_terms & own) + 0.5 * sum(idf[t] for t in q_terms & extra)
+        if typed and score > 0:
+            score += 1.5
+        scored.append((score - 0.05 * i, -pos))
+    scored.sort(reverse=True)
+    best = scored[0][0]
+    # best first (a small model reads the top of its context most closely); facts far weaker
+    # than the best are left out rather than padding the prompt
+    keep = [-p for score, p in scored[:max_facts] if score > 0 and score >= 0.4 * best] or [-scored[0][1]]
+    return [(cands[p][0], cands[p][1]) for p in keep]
+
+
+def context_block(question: str, contexts: Sequence[str], max_facts: int = 6) -> str:
+    """The ``[n] fact`` lines the model reads (``n`` = the chunk's citation number)."""
+    return "\n".join(f"[{i + 1}] {fact}" for i, fact in focus(question, contexts, max_facts))
+
+
+def rag_messages(
+    question: str,
+    contexts: Sequence[str],
+    template: str | None = None,
+    system: str | None = SYSTEM,
+    max_facts: int = 6,
+) -> list[dict[str, str]]:
+    """Chat messages for a question over retrieved chunks (serving and training alike)."""
+    user = (template or DEFAULT_TEMPLATE).format(
+        context=context_block(question, contexts, max_facts), question=question
+    )
+    return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
+
+
+def trim_answer(text: str) -> str:
+    """The answer up to where the model ran on: a stop sequence it produced anyway, or the
+    first invented context continuation (``[5] # All-hands notes ...``)."""
+    text = text or ""
+    cut = len(text)
+    for stop in STOP:
+        at = text.find(stop)
+        if at != -1:
+            cut = min(cut, at)
+    m = _CONTINUATION.search(text)
+    if m and m.start() > 0:
+        cut = min(cut, m.start())
+    m = _INLINE_CONTINUATION.search(text)
+    if m:
+        cut = min(cut, m.start())
+    return text[:cut].strip()

@@ -1,0 +1,181 @@
+"""The continuous-batching engine: per-request results equal HF ``generate`` run alone, while
+requests join, leave and are cancelled mid-flight, and rows of one batch use different LoRAs."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+PROMPTS = ["Who owns Project Helix?", "Hi", "Summarise the travel policy in two sentences.", "2 + 2 ="]
+
+
+@pytest.fixture(scope="module")
+def tiny(chat_model_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(chat_model_dir, dtype="float32").eval()
+    tok = AutoTokenizer.from_pretrained(chat_model_dir)
+    return model, tok
+
+
+def engine(model, tok, size: int = 8):
+    from llmforge_local.engine import Engine
+
+    return Engine(model, tok, frozenset({tok.eos_token_id}), "cpu", size)
+
+
+def seq(tok, prompt: str, n: int, adapter=None):
+    from llmforge_local.engine import Sequence
+
+    return Sequence(tok(prompt)["input_ids"], n, adapter=adapter)
+
+
+def alone(model, tok, prompt: str, n: int) -> list[int]:
+    """HF ``generate``, greedy, this one request alone."""
+    import torch
+
+    ids = torch.tensor([tok(prompt)["input_ids"]])
+    with torch.inference_mode():
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=n,
+            do_sample=False,
+            eos_token_id=tok.eos_token_id,
+            pad_token_id=tok.pad_token_id,
+        )
+    return out[0, ids.shape[1] :].tolist()
+
+
+def test_greedy_outputs_equal_hf_generate_per_request(tiny):
+    model, tok = tiny
+    e = engine(model, tok)
+    lengths = [7, 30, 3, 18]
+    seqs = [e.submit(seq(tok, p, n)) for p, n in zip(PROMPTS, lengths, strict=True)]
+    for s, p, n in zip(seqs, PROMPTS, lengths, strict=True):
+        s.wait()
+        assert s.tokens == alone(model, tok, p, n)
+        assert (len(s.tokens), s.finish) == (n, "length")
+    assert max(e.step_sizes) > 1  # they really shared decode steps
+    assert len({tuple(s.tokens[:3]) for s in seqs}) > 1
+
+
+def test_a_short_request_finishes_while_a_long_one_runs(tiny):
+    model, tok = tiny
+    e = engine(model, tok)
+    long = e.submit(seq(tok, PROMPTS[2], 300))
+    short = e.submit(seq(tok, PROMPTS[0], 5))
+    short.wait()
+    assert not long.done.is_set() and len(long.tokens) < 300
+    assert short.tokens == alone(model, tok, PROMPTS[0], 5)
+    long.wait()
+    assert long.tokens == alone(model, tok, PROMPTS[2], 300)
+
+
+def test_a_request_added_mid_flight_joins_the_running_batch(tiny):
+    model, tok = tiny
+    e = engine(model, tok)
+    long = e.submit(seq(tok, PROMPTS[2], 200))
+    while len(long.tokens) < 10:
+        threading.Event().wait(0.005)
+    late = e.submit(seq(tok, PROMPTS[1], 6))
+    late.wait()
+    assert not long.done.is_set()  # it did not wait for the running sequence to finish
+    assert 2 in e.step_sizes
+    assert late.tokens == alone(model, tok, PROMPTS[1], 6)
+    assert long.wait().tokens == alone(model, tok, PROMPTS[2], 200)
+
+
+def test_cancelling_stops_a_sequence_and_reports_its_tokens(tiny):
+    model, tok = tiny
+    e = engine(model, tok)
+    other = e.submit(seq(tok, PROMPTS[0], 40))
+    victim = e.submit(seq(tok, PROMPTS[2], 500))
+    while len(victim.tokens) < 5:
+        threading.Event().wait(0.005)
+    victim.cancel()
+    victim.wait()
+    assert victim.finish == "cancelled"
+    assert 5 <= len(victim.tokens) < 500
+    assert victim.tokens == alone(model, tok, PROMPTS[2], len(victim.tokens))  # what it really made
+    assert other.wait().tokens == alone(model, tok, PROMPTS[0], 40)  # the batch went on
+    assert e.running() == 0
+
+
+def test_stop_strings_and_end_of_turn_end_rows_individually(tiny):
+    model, tok = tiny
+    e = engine(model, tok)
+    full = tok.decode(alone(model, tok, PROMPTS[0], 20), skip_special_tokens=True)
+    stop = full[6:9]
+    s = seq(tok, PROMPTS[0], 20)
+    s.stop = [stop]
+    cut, free = e.submit(s), e.submit(seq(tok, PROMPTS[3], 20))
+    cut.wait()
+    assert cut.finish == "stop" and len(cut.tokens) < 20
+    assert stop in tok.decode(cut.tokens, skip_special_tokens=True)
+    assert free.wait().finish == "length" and len(free.tokens) == 20
+    first = alone(model, tok, PROMPTS[1], 1)[0]
+    e.eos_ids = frozenset({first})  # end-of-turn: the row's first token is its eos
+    assert e.submit(seq(tok, PROMPTS[1], 20)).wait().tokens == [first]
+
+
+def lora(chat_model_dir, folder, targets, rank, seed):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(chat_model_dir, dtype="float32")
+    peft_model = get_peft_model(base, LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=targets))
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:  # a fresh LoRA is a no-op (B = 0); give it weight
+                p.normal_(0, 0.5)
+    peft_model.save_pretrained(folder)
+    (folder / "llmforge_model.json").write_text(json.dumps({"base_model": str(chat_model_dir)}))
+    return str(folder)
+
+
+def test_a_mixed_adapter_batch_equals_each_request_alone_with_its_adapter(tiny, chat_model_dir, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    model, tok = tiny
+    attn = lora(chat_model_dir, tmp_path / "attn", ["q_proj", "v_proj", "o_proj"], 4, 1)
+    mlp = lora(chat_model_dir, tmp_path / "mlp", ["gate_proj", "up_proj", "down_proj", "k_proj"], 8, 2)
+    e = engine(model, tok)
+    plan = [(None, PROMPTS[0]), (attn, PROMPTS[0]), (mlp, PROMPTS[0]), (attn, PROMPTS[2]), (None, PROMPTS[3])]
+    seqs = [e.submit(seq(tok, p, 12, adapter=a)) for a, p in plan]
+    for s in seqs:
+        s.wait()
+    assert max(e.step_sizes) >= 3  # adapters shared decode steps
+    for (folder, prompt), s in zip(plan, seqs, strict=True):
+        if folder is None:
+            reference = model
+        else:
+            base = AutoModelForCausalLM.from_pretrained(chat_model_dir, dtype="float32")
+            reference = PeftModel.from_pretrained(base, folder).eval()
+        assert s.tokens == alone(reference, tok, prompt, 12), folder
+    assert len({tuple(s.tokens) for s in seqs[:3]}) == 3  # each adapter really changed the output
+
+
+def test_prompts_of_different_lengths_prefill_together_as_they_would_alone(tiny):
+    import torch
+    from llmforge_local.engine_model import SlotModel
+
+    model, tok = tiny
+    prompts = [tok(p)["input_ids"] for p in PROMPTS]
+    assert len({len(p) for p in prompts}) > 1
+    together = SlotModel(model, "cpu")
+    alone_ = SlotModel(model, "cpu")
+    with torch.inference_mode():
+        batch = together.prefill(prompts, 0, [0] * len(prompts))  # (N, V)
+        for r, p in enumerate(prompts):
+            assert torch.allclose(batch[r], alone_.prefill([p], 0, [0])[0], atol=1e-4)
+        # the padding left in the shorter rows' slots never leaks into their next step
+        step = together.decode([1] * len(prompts), [len(p) for p in prompts], [0] * len(prompts))
+        for r, p in enumerate(prompts):
+            alone_.prefill([p], 0, [0])
+            assert torch.allclose(step[r], alone_.decode([1], [len(p)], [0])[0], atol=1e-4)
