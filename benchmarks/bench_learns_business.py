@@ -62,6 +62,15 @@ def main() -> None:
     ap.add_argument("--heldout-docs", type=int, default=12)
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--augment",
+        type=int,
+        default=0,
+        help="phrasings per question (llmforge.pairs.augment: + reverse questions and short answers); 0 = off",
+    )
+    ap.add_argument(
+        "--replay", action="store_true", help="mix in the base model's answers to general prompts"
+    )
     args = ap.parse_args()
 
     import torch
@@ -78,7 +87,19 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="bench-business-"))
     train_docs, held_docs, questions = load_corpus(args.heldout_docs, args.seed)
     pairs = pairs_table(train_docs, kinds=tuple(args.kinds.split(",")))
+    if args.augment:
+        from llmforge.pairs.augment import AugmentOptions, augment_table
+
+        pairs = augment_table(pairs, AugmentOptions(phrasings=args.augment, seed=args.seed))
     model, tok = load_causal_lm(args.model, home, dtype=torch.float32, device=device)
+    if args.replay:
+        import pyarrow as pa
+
+        from llmforge.evaluation import generate_answers
+        from llmforge.pairs.augment import replay_table
+
+        replay = replay_table(lambda ps: generate_answers(model, tok, list(ps), 96, batch_size=16))
+        pairs = pa.concat_tables([pairs.select(replay.column_names), replay])
     train_ex = D.build_examples(pairs, tok, "INSTRUCTION_FINETUNE", args.max_len)
     held_text = D.build_examples(held_docs.select(["content"]), tok, "CONTINUED_PRETRAIN", args.max_len)
     print(

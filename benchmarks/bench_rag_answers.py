@@ -104,15 +104,22 @@ def main() -> None:
                     "hit": any(c["document_id"] == q["document_id"] for c in ans.citations),
                     "ok": correct(ans.text, q),
                     "draft_ok": correct(ans.generated, q),
+                    "quoted": ans.quoted,
                 }
             )
         closed = forge.generator.chat_batch(
             [[{"role": "user", "content": q["question"]}] for q in questions], max_tokens=48
         )
+    hidden = [r for r in rows if not r["q"].get("visible_to_asker", True)]
+    rows = [r for r in rows if r["q"].get("visible_to_asker", True)]
     n = len(rows)
     acc = sum(r["ok"] for r in rows) / n
-    cb = sum(correct(c.text, q) for c, q in zip(closed, questions, strict=True)) / n
-    print(f"{n} questions, model {args.model}{' + ' + args.adapter if args.adapter else ''}")
+    visible = [(c, q) for c, q in zip(closed, questions, strict=True) if q.get("visible_to_asker", True)]
+    cb = sum(correct(c.text, q) for c, q in visible) / n
+    print(
+        f"{n} questions the asker may read (+{len(hidden)} about documents they may not), "
+        f"model {args.model}{' + ' + args.adapter if args.adapter else ''}"
+    )
     print(
         f"RAG answer correctness      {acc:6.1%}   (closed-book baseline {cb:.1%}; ratio {acc / max(cb, 1e-9):.1f}x)"
     )
@@ -122,6 +129,14 @@ def main() -> None:
         f"correct when gold retrieved {sum(r['ok'] for r in rows if r['hit']) / max(1, sum(r['hit'] for r in rows)):6.1%}"
     )
     print(f"refused / no answer         {sum(r['refused'] for r in rows) / n:6.1%}")
+    print(
+        f"quoted a retrieved fact     {sum(r['quoted'] for r in rows) / n:6.1%}   (the model's answer failed the guards)"
+    )
+    if hidden:
+        leaked = sum(r["ok"] or r["draft_ok"] for r in hidden)
+        print(
+            f"hidden questions answered   {leaked}/{len(hidden)}   (gold revealed to someone not entitled: aim 0)"
+        )
     print(f"mean seconds per answer     {sum(r['s'] for r in rows) / n:6.2f}")
     for r in [r for r in rows if not r["ok"]][: args.show]:
         print(f"- {r['q']['question']}  gold={r['q']['answer']!r}\n    got: {r['answer'][:160]!r}")

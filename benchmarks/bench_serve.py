@@ -104,6 +104,8 @@ def sequential_hf(gen, jobs: list[tuple[str, int]]) -> tuple[float, list[Result]
     import torch
 
     m = gen.loaded()
+    with torch.inference_mode():  # warm-up, untimed, as the server gets one
+        m.model.generate(**m.tokenizer("warm up", return_tensors="pt").to(m.device), max_new_tokens=4)
     out, start = [], time.perf_counter()
     for prompt, n in jobs:
         t = time.perf_counter()
@@ -111,7 +113,9 @@ def sequential_hf(gen, jobs: list[tuple[str, int]]) -> tuple[float, list[Result]
             convo(prompt), add_generation_prompt=True, return_tensors="pt", return_dict=True
         )
         with torch.inference_mode():
-            gen_ids = m.model.generate(**ids.to(m.device), max_new_tokens=n, do_sample=False, pad_token_id=m.pad_id)
+            gen_ids = m.model.generate(
+                **ids.to(m.device), max_new_tokens=n, do_sample=False, pad_token_id=m.pad_id
+            )
         new = gen_ids[0, ids["input_ids"].shape[1] :].tolist()
         toks = next((k + 1 for k, x in enumerate(new) if x in m.eos_ids), len(new))
         lat = time.perf_counter() - t
@@ -131,7 +135,9 @@ def llama_cpp(jobs: list[tuple[str, int]]) -> tuple[float, list[Result]] | None:
     out, start = [], time.perf_counter()
     for prompt, n in jobs:
         t, first, toks = time.perf_counter(), None, 0
-        for chunk in llm.create_chat_completion(messages=convo(prompt), max_tokens=n, temperature=0.0, stream=True):
+        for chunk in llm.create_chat_completion(
+            messages=convo(prompt), max_tokens=n, temperature=0.0, stream=True
+        ):
             if first is None and chunk["choices"][0]["delta"].get("content"):
                 first = time.perf_counter()
             toks += bool(chunk["choices"][0]["delta"].get("content"))
@@ -160,7 +166,9 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--clients", default="1,4,16", help="concurrency levels, e.g. 1,4,16,64")
     ap.add_argument("--max-tokens", type=int, default=48)
-    ap.add_argument("--min-requests", type=int, default=8, help="requests per level (at least one per client)")
+    ap.add_argument(
+        "--min-requests", type=int, default=8, help="requests per level (at least one per client)"
+    )
     ap.add_argument("--short", type=int, default=16)
     ap.add_argument("--long", type=int, default=256)
     ap.add_argument("--static", action="store_true", help="also run the mixed-length test on the static path")
@@ -181,7 +189,9 @@ def main() -> None:
 
     def forge_with(engine: str):
         o = {**options, "engine": engine, "max_batch_size": size}
-        return llmforge.connect(backend="local", home=home, user="admin", generator={"name": "local", "options": o})
+        return llmforge.connect(
+            backend="local", home=home, user="admin", generator={"name": "local", "options": o}
+        )
 
     forge = forge_with("continuous")
     gen = forge.generator

@@ -34,7 +34,6 @@ def test_a_delta_sync_index_without_columns_to_sync_syncs_every_column(all_colum
 
 def test_querying_needs_select_on_the_index(emulator, all_columns_index):
     from databricks.vector_search.exceptions import PermissionDenied
-
     from test_emulator_vector_search import grant_index
 
     bob = emulator.vs_client("bob").get_index(endpoint_name="ep", index_name=INDEX)

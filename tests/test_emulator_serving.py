@@ -127,10 +127,9 @@ def test_department_quotas_apply_to_serving_calls(home):
 @pytest.fixture
 def completions_emulator(tiny_forge, monkeypatch):
     """The emulator over the tiny forge with a completions endpoint besides the defaults."""
+    from fixtures.databricks import TOKENS, Emulated
     from llmforge_emulator import start_emulator
     from llmforge_emulator.serving import COMPLETIONS, DEFAULT_ENDPOINTS
-
-    from fixtures.databricks import TOKENS, Emulated
 
     url, stop = start_emulator(
         tiny_forge, tokens=TOKENS, serving_endpoints={**DEFAULT_ENDPOINTS, "tiny-completions": COMPLETIONS}

@@ -84,3 +84,33 @@ def test_an_answer_is_cut_where_the_model_runs_on():
     )
     assert trim_answer("Paused because of the vendor.\n[3] invented") == "Paused because of the vendor."
     assert trim_answer("  plain  ") == "plain"
+
+
+def test_first_sentences_keeps_markers_and_skips_abbreviations():
+    from llmforge.prompting import first_sentences
+
+    text = "Dr. Kim owns Orion [1]. It was paused in May. [2] invented"
+    assert first_sentences(text, 1) == "Dr. Kim owns Orion [1]."
+    assert first_sentences("Budget is $2.4M, not $3M. [1] More.", 1) == "Budget is $2.4M, not $3M. [1]"
+    assert first_sentences(text, 0) == text and first_sentences("no end", 1) == "no end"
+
+
+def test_best_quote_only_when_a_fact_clearly_answers():
+    from llmforge.prompting import best_quote
+
+    assert best_quote("When is the new go-live date for Orion?", [POLICY, STATUS_NOTE])[0] == 1
+    assert "2026-08-14" in best_quote("When is the new go-live date for Orion?", [STATUS_NOTE])[1]
+    assert best_quote("What is the capital of France?", [STATUS_NOTE, POLICY]) is None
+
+
+def test_an_answer_that_misses_the_evidence_value_disagrees():
+    from llmforge.prompting import disagrees
+
+    fact = "Project Juniper - Target date: 2027-04-15"
+    assert disagrees("When is Project Juniper due to ship?", "It ships on 2027-05-15.", fact)
+    assert not disagrees("When is Project Juniper due to ship?", "On 2027-04-15 [1].", fact)
+    status = "Project Iris - Status: Paused"
+    assert disagrees("What is the status of Project Iris?", "Project Iris is completed.", status)
+    assert not disagrees("What is the status of Project Iris?", "It is paused.", status)
+    # a prose fact that does not pin one value down never overrides the model
+    assert not disagrees("Why was Orion paused?", "The vendor was late.", STATUS_NOTE.splitlines()[3])

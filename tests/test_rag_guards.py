@@ -41,7 +41,7 @@ def _scripted_plugin():
 
 @pytest.fixture
 def scripted(tmp_path):
-    def make(guardrails, quotas=None):
+    def make(guardrails, quotas=None, fallback="refuse"):
         from llmforge import config as cfg
         from llmforge.forge import Forge
         from llmforge.plugins import make_plugin_manager
@@ -53,7 +53,7 @@ def scripted(tmp_path):
                 "home": str(tmp_path / "home"),
                 "components": {"generator": "scripted"},
                 "guardrails": guardrails,
-                "rag": {"index": INDEX, "num_results": 2},
+                "rag": {"index": INDEX, "num_results": 2, "fallback": fallback},
                 "quotas": quotas or {},
             }
         )
@@ -146,3 +146,20 @@ def test_every_ask_is_charged_and_refused_over_quota(scripted):
     with pytest.raises(QuotaExceededError):
         forge.rag.ask(LEAVE, user="bob")
     assert len(Scripted.seen) == 1  # refused before generation
+
+
+def test_quote_fallback_answers_with_the_retrieved_fact_instead_of_a_wrong_one(scripted):
+    forge = scripted([faithfulness("block")], fallback="quote")
+    Scripted.replies = ["Parental leave is 40 weeks [1]."]
+    ans = forge.rag.ask(LEAVE, user="bob")
+    assert not ans.refused and ans.quoted and ans.text == "Parental leave is 16 weeks. [1]"
+    assert ans.generated.startswith("Parental leave is 40")
+    fallback = [g for g in ans.guards if g.details.get("fallback") == "quote"]
+    assert fallback and all(g.passed for g in fallback)
+
+
+def test_no_quote_when_no_fact_answers_the_question(scripted):
+    forge = scripted([faithfulness("block")], fallback="quote")
+    Scripted.replies = ["The cafeteria serves sushi on 2026-03-01."]
+    ans = forge.rag.ask("What does the cafeteria serve on Fridays?", user="bob")
+    assert ans.refused and not ans.quoted and ans.text == REFUSED_OUTPUT

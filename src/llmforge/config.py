@@ -78,6 +78,11 @@ class RagConfig(BaseModel):
     #: Delta table of one row per answer; on a workspace name one in a catalog you own
     #: (Unity Catalog's ``system`` catalog is read-only)
     request_log: str = "system.llmforge.request_log"
+    #: sentences an answer keeps (the prompt asks for one; a small model runs on); 0 = all
+    max_sentences: int = Field(default=1, ge=0, le=100)
+    #: when the guards refuse the model's answer: quote the retrieved fact that answers the
+    #: question (verbatim, with its [n]) if there is a clear one, or refuse
+    fallback: Literal["quote", "refuse"] = "quote"
 
 
 class ProjectConfig(BaseModel):

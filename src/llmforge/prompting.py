@@ -134,6 +134,10 @@ _AMOUNT = re.compile(
 _NUMBER = re.compile(r"\b\d[\d,.]*\b")
 _NAME = re.compile(r"\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)+\b")
 _FRONT_MATTER = re.compile(r"^---\n(.*?)\n---\n", re.S)
+#: weight of a question word found only in the fact's document title (its subject)
+TITLE_WEIGHT = 0.75
+#: score added to a matching fact that holds the kind of value the question asks for
+TYPED_BONUS = 2.5
 
 
 def stem(word: str) -> str:
@@ -243,9 +247,9 @@ def focus(question: str, contexts: Sequence[str], max_facts: int = 6) -> list[tu
     for pos, (i, _, own, extra, typed) in enumerate(cands):
         # words of the fact itself count fully; its document's title (the subject) half; and
         # holding the kind of value the question asks for counts like a shared rare word
-        score = sum(idf[t] for t in q_terms & own) + 0.5 * sum(idf[t] for t in q_terms & extra)
+        score = sum(idf[t] for t in q_terms & own) + TITLE_WEIGHT * sum(idf[t] for t in q_terms & extra)
         if typed and score > 0:
-            score += 1.5
+            score += TYPED_BONUS
         scored.append((score - 0.05 * i, -pos))
     scored.sort(reverse=True)
     best = scored[0][0]
@@ -253,6 +257,103 @@ def focus(question: str, contexts: Sequence[str], max_facts: int = 6) -> list[tu
     # than the best are left out rather than padding the prompt
     keep = [-p for score, p in scored[:max_facts] if score > 0 and score >= 0.4 * best] or [-scored[0][1]]
     return [(cands[p][0], cands[p][1]) for p in keep]
+
+
+def best_quote(question: str, contexts: Sequence[str], min_coverage: float = 0.5) -> tuple[int, str] | None:
+    """The single fact that answers ``question``, to quote when the model's own answer cannot be
+    trusted: the best focused fact, if it pins the answer down (a ``key: value`` whose key the
+    question names) or holds a new value of the kind the question asks for (a date for "when",
+    a name for "who" — one the question does not already say) and shares a word with it; for
+    other questions, if it shares at least ``min_coverage`` of the question's content words."""
+    found = focus(question, contexts, max_facts=1)
+    if not found:
+        return None
+    i, fact = found[0]
+    q_terms = set(terms(question))
+    title, _ = facts(contexts[i])
+    own = fact.removeprefix(f"{title} - ") if title else fact
+    shared = q_terms & set(terms(fact))
+    kv = _KEY_VALUE.match(fact)
+    if kv and set(terms(kv["key"])) & q_terms:
+        return i, fact
+    wants = _wants(question)
+    if wants is not None:
+        asked = _norm(question)
+        new = [m.group(0) for m in wants.finditer(own) if _norm(m.group(0)) not in asked]
+        return (i, fact) if new and shared else None
+    if q_terms and len(shared) / len(q_terms) >= min_coverage:
+        return i, fact
+    return None
+
+
+_KEY_VALUE = re.compile(r"^(?:.+? - )?(?P<key>[A-Za-z][\w ()/-]{0,40}):\s*(?P<value>\S.*)$")
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^a-z0-9$%.]+", " ", text.lower()).strip()
+
+
+def expected_values(question: str, fact: str) -> set[str]:
+    """The values ``fact`` gives as the answer to ``question``: the values of the asked kind (dates
+    for "when", amounts for "how much", ...) or, for a ``key: value`` fact whose key the question
+    names, the value. Empty when the fact does not pin the answer down."""
+    wants = _wants(question)
+    kv = _KEY_VALUE.match(fact)
+    if kv and set(terms(kv["key"])) & set(terms(question)):
+        return {_norm(kv["value"])}
+    if wants is None or wants is _NAME:
+        return set()
+    return {_norm(m.group(0)) for m in wants.finditer(fact)}
+
+
+def disagrees(question: str, answer: str, fact: str) -> bool:
+    """``answer`` states none of the values ``fact`` gives for ``question`` (see
+    :func:`expected_values`): the model read something else than the best evidence."""
+    values = {v for v in expected_values(question, fact) if v}
+    return bool(values) and not any(v in _norm(answer) for v in values)
+
+
+_ABBREVIATIONS = frozenset(
+    [
+        "dr",
+        "mr",
+        "mrs",
+        "ms",
+        "prof",
+        "st",
+        "jr",
+        "sr",
+        "inc",
+        "ltd",
+        "co",
+        "corp",
+        "vs",
+        "etc",
+        "e.g",
+        "i.e",
+        "no",
+        "fig",
+        "approx",
+        "dept",
+    ]
+)
+_SENTENCE_END = re.compile(r"[.!?](?:\s*\[\d+(?:\s*,\s*\d+)*\])?(?=\s+[A-Z0-9\"'(\[]|\s*$)")
+
+
+def first_sentences(text: str, n: int) -> str:
+    """The first ``n`` sentences of ``text`` (a ``[n]`` marker right after one stays with it)."""
+    text = text.strip()
+    if n <= 0:
+        return text
+    count = 0
+    for m in _SENTENCE_END.finditer(text):
+        word = text[: m.start()].rsplit(maxsplit=1)[-1] if text[: m.start()].strip() else ""
+        if word.lower().strip("(") in _ABBREVIATIONS or (len(word) == 1 and word.isupper()):
+            continue  # "Dr. Kim", "J. Smith": not a sentence end
+        count += 1
+        if count == n:
+            return text[: m.end()].strip()
+    return text
 
 
 def context_block(question: str, contexts: Sequence[str], max_facts: int = 6) -> str:

@@ -21,12 +21,22 @@ from llmforge.components import Completion, GuardResult, Hit, IndexInfo, Table, 
 from llmforge.errors import AlreadyExistsError, ConfigError, DataError, NotFoundError
 from llmforge.guard import (
     CONTEXT_NOTICE,
+    GuardOutcome,
     apply_input_guards,
     apply_output_guards,
     fence_contexts,
     map_citations,
 )
-from llmforge.prompting import DEFAULT_TEMPLATE, STOP, SYSTEM, rag_messages, trim_answer
+from llmforge.prompting import (
+    DEFAULT_TEMPLATE,
+    STOP,
+    SYSTEM,
+    best_quote,
+    disagrees,
+    first_sentences,
+    rag_messages,
+    trim_answer,
+)
 
 REQUEST_LOG = "system.llmforge.request_log"
 #: tokens a chat template adds around the prompt (role markers), for the quota's upper bound
@@ -57,6 +67,8 @@ class Answer:
     contexts: list[str] = field(default_factory=list)
     #: what the generator wrote (trimmed), kept when a guard replaced it with a refusal
     generated: str = ""
+    #: the model's answer failed the guards and a retrieved fact is quoted instead
+    quoted: bool = False
 
     def to_dict(self) -> dict:
         """JSON-ready: for the CLI (``--json``) and the server."""
@@ -173,16 +185,41 @@ class RAG:
                 ans.usage.completion_tokens + completion.usage.completion_tokens,
             )
             ans.model = completion.model
-            return trim_answer(completion.text)
+            return first_sentences(trim_answer(completion.text), rc.max_sentences)
 
         ans.generated = generate()
         outcome = apply_output_guards(guards, question, ans.generated, ans.contexts, regenerate=generate)
         ans.guards += outcome.verdicts
+        if rc.fallback == "quote" and (outcome.refused or self._contradicts_evidence(question, ans)):
+            outcome = self._quote(question, ans, guards) or outcome
         if outcome.refused:
             ans.text, ans.refused = REFUSED_OUTPUT, True
         else:
             ans.text = map_citations(outcome.answer, [{} for _ in hits]).text
         return self._finish(ans, info, hits)
+
+    @staticmethod
+    def _contradicts_evidence(question: str, ans: Answer) -> bool:
+        """The best retrieved fact pins the answer down (a date, an amount, a ``key: value``)
+        and the model's answer states none of it."""
+        found = best_quote(question, ans.contexts)
+        return found is not None and disagrees(question, ans.generated, found[1])
+
+    def _quote(self, question: str, ans: Answer, guards: list) -> GuardOutcome | None:
+        """The retrieved fact that answers ``question``, quoted with its ``[n]``, if there is a
+        clear one and it passes the output guards too (so a quote never bypasses PII checks)."""
+        found = best_quote(question, ans.contexts)
+        if found is None:
+            return None
+        quote = f"{found[1]} [{found[0] + 1}]"
+        outcome = apply_output_guards(guards, question, quote, ans.contexts)
+        for v in outcome.verdicts:
+            v.details["fallback"] = "quote"
+        ans.guards += outcome.verdicts
+        if outcome.refused:
+            return None
+        ans.quoted = True
+        return outcome
 
     def _generate(self, messages: list[dict[str, str]], principal: Any) -> Completion:
         """One generation for ``principal``, its tokens held in the quota ledger before and

@@ -12,13 +12,15 @@ from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException
 
 from llmforge.errors import LLMForgeError
 from llmforge.http_errors import ApiError, api_error
 from llmforge.server import Service
+from llmforge.server_metrics import mount as mount_metrics
+from llmforge.server_stream import ClosingStreamingResponse
 
 log = logging.getLogger("llmforge.server")
 
@@ -125,7 +127,9 @@ class BodyLimit:
 def _respond(out: dict | Iterator[str]) -> Any:
     if isinstance(out, dict):
         return out
-    return StreamingResponse(out, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    return ClosingStreamingResponse(
+        out, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
 
 
 def build_app(svc: Service) -> FastAPI:
@@ -188,4 +192,5 @@ def build_app(svc: Service) -> FastAPI:
     def completions(req: CompletionRequest, who: Any = Depends(identify)) -> Any:
         return _respond(svc.complete(req, who))
 
+    mount_metrics(app, svc)  # /metrics, /health and request timing (llmforge.server_metrics)
     return app

@@ -167,3 +167,61 @@ def test_trainer_options_say_what_a_workspace_needs(dbx_forge):
 def test_bad_config_fails_before_submitting(dbx_forge):
     with pytest.raises(ConfigError, match="split"):
         dbx_forge.finetune({**SEED, "training_data": {"table": "a.b.c", "split": 1.5}})
+
+
+@pytest.mark.slow
+def test_a_submitted_run_can_be_cancelled(job_forge):
+    """jobs.cancel_run on a run in progress: it ends CANCELED and registers nothing."""
+    import io
+    import json
+    import time
+
+    from databricks.sdk.service import compute, jobs
+    from fixtures.train import MODEL_NAME
+    from llmforge_databricks.workspace import workspace_client
+
+    w = workspace_client()
+    from llmforge.finetune_config import load_finetune_config
+
+    # the effective config, as the trainer sends it: a run that trains for a few seconds
+    config = load_finetune_config(dbx_config()).for_backend("databricks")
+    config = config.model_dump(mode="json", exclude_none=True, exclude={"local", "databricks"})
+    job = {"config": config, "result_path": f"{VOLUME}/cancel/result.json", "overrides": {}}
+    w.files.upload(f"{VOLUME}/cancel/job.json", io.BytesIO(json.dumps(job).encode()), overwrite=True)
+    w.files.upload(f"{VOLUME}/cancel/driver.py", io.BytesIO(b"raise SystemExit(0)\n"), overwrite=True)
+    run = w.jobs.submit(
+        run_name="cancel me",
+        tasks=[
+            jobs.SubmitTask(
+                task_key="train",
+                new_cluster=compute.ClusterSpec(
+                    spark_version="15.4.x-gpu-ml-scala2.12", node_type_id="g5.xlarge"
+                ),
+                spark_python_task=jobs.SparkPythonTask(
+                    python_file=f"{VOLUME}/cancel/driver.py", parameters=[f"{VOLUME}/cancel/job.json"]
+                ),
+            )
+        ],
+    )
+    w.jobs.cancel_run(run.run_id)
+    deadline = time.monotonic() + 120
+    while (state := w.jobs.get_run(run.run_id).state).life_cycle_state.value != "TERMINATED":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert state.result_state.value == "CANCELED"
+    assert not [v for v in job_forge.models.client.search_model_versions(f"name='{MODEL_NAME}'")]
+
+
+def test_fm_create_submits_the_same_training_job(job_forge):
+    """``create()`` keeps fm.create's signature and runs llmforge's job: here the emulated cluster
+    cannot hold an 8B model, and that error comes back with the run page URL."""
+    from fixtures.train import TRAIN_TABLE
+
+    with pytest.raises(ModelError, match=r"(?s)ended FAILED: ModelError: .*Meta-Llama-3.1-8B.*#job/runs/"):
+        job_forge.trainer.create(
+            "meta-llama/Meta-Llama-3.1-8B-Instruct",
+            TRAIN_TABLE,
+            "main.production",
+            training_duration="1ep",
+            progress=False,
+        )

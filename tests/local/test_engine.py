@@ -179,3 +179,36 @@ def test_prompts_of_different_lengths_prefill_together_as_they_would_alone(tiny)
         for r, p in enumerate(prompts):
             alone_.prefill([p], 0, [0])
             assert torch.allclose(step[r], alone_.decode([1], [len(p)], [0])[0], atol=1e-4)
+
+
+def test_sampled_rows_run_beside_greedy_ones_without_changing_them(tiny):
+    import torch
+
+    model, tok = tiny
+    e = engine(model, tok)
+    torch.manual_seed(0)
+    hot = [seq(tok, PROMPTS[0], 15) for _ in range(3)]
+    for s in hot:
+        s.temperature, s.top_p = 1.5, 0.9
+    greedy = seq(tok, PROMPTS[0], 15)
+    for s in [*hot, greedy]:
+        e.submit(s)
+    for s in hot:
+        assert len(s.wait().tokens) == 15 and all(0 <= t < len(tok) for t in s.tokens)
+    assert greedy.wait().tokens == alone(model, tok, PROMPTS[0], 15)
+    assert len({tuple(s.tokens) for s in hot} | {tuple(greedy.tokens)}) > 1  # sampling really samples
+
+
+def test_an_unusable_adapter_fails_only_its_own_request(tiny, tmp_path):
+    from llmforge.errors import ModelError
+
+    model, tok = tiny
+    e = engine(model, tok)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "adapter_config.json").write_text(json.dumps({"r": 4, "use_dora": True}))
+    good = e.submit(seq(tok, PROMPTS[0], 30))
+    broken = e.submit(seq(tok, PROMPTS[1], 5, adapter=str(bad)))
+    with pytest.raises(ModelError, match="engine: static"):
+        broken.wait()
+    assert good.wait().tokens == alone(model, tok, PROMPTS[0], 30)

@@ -14,7 +14,7 @@ import llmforge
 from llmforge.quotas import ledger_for
 from llmforge.server import start_in_thread
 
-LONG = 1000  # the tiny model runs to max_tokens (checked below), so only a cancel ends it early
+LONG = 1500  # the tiny model runs to max_tokens (checked below), so only a cancel ends it early
 HELLO = [{"role": "user", "content": "Tell me everything about Project Helix."}]
 
 
@@ -25,11 +25,12 @@ def served(tmp_path_factory, chat_model_dir):
         backend="local",
         home=str(home),
         user="admin",
-        config={"quotas": {"engineering": 100_000}},
+        config={"quotas": {"engineering": 100_000, "sales": 10}},
         generator=generator_config(chat_model_dir),
     )
     forge.catalog.add_principal("alice", departments=["engineering"])
-    base, stop = start_in_thread(forge, tokens={"tok-alice": "alice"})
+    forge.catalog.add_principal("sam", departments=["sales"])
+    base, stop = start_in_thread(forge, tokens={"tok-alice": "alice", "tok-sam": "sam"})
     yield forge, base
     stop()
 
@@ -64,7 +65,7 @@ def test_a_disconnected_stream_is_cancelled_and_its_tokens_are_charged(served):
     until(lambda: engine.running() == 0 and row(forge)["reserved"] == 0)
     charged = row(forge)["used"] - before
     assert prompt < charged < prompt + LONG  # its produced tokens, not the whole reservation
-    # the model is free again at once: a small request is not queued behind 1000 tokens
+    # the model is free again at once: a small request is not queued behind the rest
     c = gen.chat(HELLO, max_tokens=3)
     assert c.usage.completion_tokens == 3
 
@@ -93,3 +94,42 @@ def test_concurrent_requests_share_decode_steps(served):
     assert max(engine.step_sizes) > 1
     alone = gen.chat(HELLO, max_tokens=43).text
     assert out[3] == alone and all(alone.startswith(out[i]) for i in range(3))
+
+
+def scrape(base: str) -> dict[str, float]:
+    text = httpx.get(f"{base}/metrics").text
+    return {
+        line.rpartition(" ")[0]: float(line.rpartition(" ")[2])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+
+
+def test_metrics_and_health_report_requests_tokens_latency_and_refusals(served):
+    forge, base = served
+    before = scrape(base)
+    body = {"model": "llmforge-local", "messages": HELLO, "max_tokens": 5}
+    alice = {"Authorization": "Bearer tok-alice"}
+    assert httpx.post(f"{base}/v1/chat/completions", json=body, headers=alice, timeout=60).status_code == 200
+    with httpx.stream(
+        "POST", f"{base}/v1/chat/completions", json={**body, "stream": True}, headers=alice, timeout=60
+    ) as r:
+        assert sum(line.startswith("data: ") for line in r.iter_lines()) > 2
+    sam = {"Authorization": "Bearer tok-sam"}
+    assert httpx.post(f"{base}/v1/chat/completions", json=body, headers=sam, timeout=60).status_code == 429
+    after = scrape(base)
+
+    def grew(key: str) -> float:
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert grew('llmforge_requests_total{route="/v1/chat/completions",status="200"}') == 2
+    assert grew('llmforge_requests_total{route="/v1/chat/completions",status="429"}') == 1
+    assert grew("llmforge_quota_rejections_total") == 1
+    assert grew('llmforge_tokens_total{kind="completion"}') == 10  # 5 + 5, exact
+    assert grew('llmforge_request_latency_seconds_count{route="/v1/chat/completions"}') == 2
+    assert grew('llmforge_time_to_first_token_seconds_count{route="/v1/chat/completions"}') == 1
+    assert grew("llmforge_batch_size_count") >= 8  # one observation per decode step
+    assert after["llmforge_queue_depth"] == 0
+    health = httpx.get(f"{base}/health").json()
+    assert health["status"] == "ok" and health["llmforge_running_sequences"] == 0
+    assert "llmforge-local" in health["models"]

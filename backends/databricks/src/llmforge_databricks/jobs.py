@@ -88,12 +88,25 @@ def _build_wheels(out: Path) -> list[Path]:
                 f"cannot build a wheel of {dist} (not installed from a source folder); build the wheels "
                 f"(pip wheel --no-deps) and list them in the trainer option wheels"
             )
-        sources.append(url[len("file://") :])
+        sources.append(_build_copy(Path(url[len("file://") :]), out / f".src-{dist}"))
     cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out)]
-    done = subprocess.run([*cmd, *sources], capture_output=True, text=True)
+    done = subprocess.run([*cmd, *map(str, sources)], capture_output=True, text=True)
     if done.returncode != 0:
         raise ConfigError(f"building the llmforge wheels failed: {done.stderr.strip()[-500:]}")
     return sorted(out.glob("*.whl"))
+
+
+def _build_copy(source: Path, dest: Path) -> Path:
+    """The files a build reads, copied out of ``source``: building in place would write
+    ``build/`` and ``*.egg-info`` into the user's checkout."""
+    import shutil
+
+    dest.mkdir(parents=True)
+    for name in ("pyproject.toml", "README.md", "setup.cfg", "LICENSE"):
+        if (source / name).is_file():
+            shutil.copy2(source / name, dest / name)
+    shutil.copytree(source / "src", dest / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    return dest
 
 
 def upload(path: str, data: bytes) -> None:

@@ -6,8 +6,6 @@ A volume ``/Volumes/<catalog>/<schema>/<volume>`` lives under the project home
 it; a path that leaves the volume is refused.
 """
 
-import os
-import tempfile
 from email.utils import formatdate
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -44,11 +42,10 @@ def write(emu: Any, path: str, data: bytes, principal: str | None = None, overwr
     local = volume_path(emu, path, principal)
     if local.exists() and not overwrite:
         raise ApiError("RESOURCE_ALREADY_EXISTS", f"File '{path}' already exists; pass overwrite=true.")
+    from llmforge.fsutil import write_atomic
+
     local.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=local.parent, prefix=".upload-")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, local)
+    write_atomic(local, data)
 
 
 def add_routes(app: Any, emu: Any, error_response: Any) -> None:
@@ -141,7 +138,7 @@ def add_routes(app: Any, emu: Any, error_response: Any) -> None:
                     "last_modified": int(p.stat().st_mtime * 1000),
                 }
                 for p in sorted(local.iterdir())
-                if not p.name.startswith(".upload-")
+                if not (p.name.startswith(".") and p.name.endswith(".tmp"))  # an upload in flight
             ]
             return JSONResponse({"contents": contents})
 

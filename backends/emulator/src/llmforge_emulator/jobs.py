@@ -133,6 +133,8 @@ def _execute(run: Run, config_path: str, needed: list[str]) -> None:
                 return
         job = json.loads(files.read(emu, config_path, run.principal))
         with _lock:
+            if run.cancel.is_set():
+                raise Canceled()
             run.life, run.message = "RUNNING", "In run"
         from llmforge_local.train.remote import train
 
@@ -143,9 +145,10 @@ def _execute(run: Run, config_path: str, needed: list[str]) -> None:
         result = train(emu.forge, job, user=run.principal, on_step=on_step)
         files.write(emu, job["result_path"], json.dumps(result, default=str).encode(), run.principal)
         run.finish("SUCCESS", "")
-    except Canceled:
-        run.finish("CANCELED", "Run cancelled.")
     except Exception as exc:  # the run fails, as a cluster's Python error fails the task
+        if run.cancel.is_set():  # the trainer may wrap the interruption in its own error
+            run.finish("CANCELED", "Run cancelled.")
+            return
         message = f"{type(exc).__name__}: {exc}"
         run.finish("FAILED", "Workload failed, see run output for details", message, traceback.format_exc())
 

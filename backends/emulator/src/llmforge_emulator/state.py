@@ -5,12 +5,12 @@ under the project home, replaced atomically so a crash never leaves half a file.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from llmforge.fsutil import write_json_atomic
 
 
 class State:
@@ -22,11 +22,7 @@ class State:
             self._data.update(json.loads(path.read_text()))
 
     def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state-", suffix=".json")
-        with os.fdopen(fd, "w") as f:
-            json.dump(self._data, f)
-        os.replace(tmp, self.path)
+        write_json_atomic(self.path, self._data)
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
         with self._lock:

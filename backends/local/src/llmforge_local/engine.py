@@ -13,13 +13,30 @@ from __future__ import annotations
 import queue
 import threading
 import time
+import weakref
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmforge import metrics
 from llmforge_local.engine_model import SlotModel
 
 #: prompt tokens prefilled per scheduler iteration before the running batch decodes again
 PREFILL_BUDGET = 512
+
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+metrics.gauge(
+    "llmforge_queue_depth",
+    "requests waiting to join a running batch",
+    lambda: sum(e.queue_depth() for e in list(_ENGINES)),
+)
+metrics.gauge(
+    "llmforge_running_sequences",
+    "sequences in the running batches",
+    lambda: sum(e.running() for e in list(_ENGINES)),
+)
+BATCH_SIZE = metrics.histogram("llmforge_batch_size", "sequences per decode step", metrics.SIZE_BUCKETS)
+TOKENS = metrics.counter("llmforge_tokens_total", "tokens of the engine's finished sequences, by kind")
 
 
 @dataclass
@@ -65,8 +82,9 @@ class Engine:
         self._waiting: list[Sequence] = []
         self._running: list[Sequence] = []  # index == cache slot
         self._thread: threading.Thread | None = None
-        #: running-batch size of each decode step (monitoring, tests)
-        self.step_sizes: list[int] = []
+        #: running-batch size of the latest decode steps (monitoring, tests)
+        self.step_sizes: deque[int] = deque(maxlen=4096)
+        _ENGINES.add(self)
 
     def submit(self, seq: Sequence) -> Sequence:
         with self._cond:
@@ -92,10 +110,9 @@ class Engine:
         while True:
             with self._cond:
                 while not self._waiting and not self._running:
-                    if not self._cond.wait(timeout=30):  # idle: let the thread go
-                        if not self._waiting:
-                            self._thread = None
-                            return
+                    if not self._cond.wait(timeout=30) and not self._waiting:  # idle: let it go
+                        self._thread = None
+                        return
                 room = self.max_batch_size - len(self._running)
                 new, self._waiting = self._waiting[:room], self._waiting[room:]
             try:
@@ -103,8 +120,12 @@ class Engine:
                     self._admit(new)
                     self._step()
             except BaseException as exc:  # every sequence in flight sees the failure
-                for s in self._running + [s for s in new if not s.done.is_set()]:
-                    self._end(s, None, exc)
+                with self._cond:
+                    queued = {id(s) for s in self._waiting}
+                failed = {id(s): s for s in [*self._running, *new] if not s.done.is_set()}
+                for key, s in failed.items():
+                    if key not in queued:
+                        self._end(s, None, exc)
                 self._running = []
 
     def _admit(self, new: list[Sequence]) -> None:
@@ -118,12 +139,18 @@ class Engine:
             if s.cancelled.is_set():
                 self._end(s, "cancelled")
                 continue
-            s._slot_adapter = self.slots.loras.slot(s.adapter)
+            try:
+                s._slot_adapter = self.slots.loras.slot(s.adapter)
+            except Exception as exc:  # this caller's adapter is unusable: only it fails
+                self._end(s, None, exc)
+                continue
             take.append(s)
             budget -= len(s.ids)
         if not take:
             return
-        logits = self.slots.prefill([s.ids for s in take], len(self._running), [s._slot_adapter for s in take])
+        logits = self.slots.prefill(
+            [s.ids for s in take], len(self._running), [s._slot_adapter for s in take]
+        )
         self._running += take
         for s, t in zip(take, self._pick(logits, take), strict=True):
             self._emit(s, t)
@@ -134,6 +161,7 @@ class Engine:
             return
         run = self._running
         self.step_sizes.append(len(run))
+        BATCH_SIZE.observe(len(run))
         logits = self.slots.decode(
             [s.tokens[-1] for s in run],
             [len(s.ids) + len(s.tokens) - 1 for s in run],
@@ -196,6 +224,9 @@ class Engine:
 
     def _end(self, s: Sequence, finish: str | None, error: BaseException | None = None) -> None:
         s.finish, s.error = finish or s.finish, error
+        if error is None:
+            TOKENS.inc(len(s.ids), kind="prompt")
+            TOKENS.inc(len(s.tokens), kind="completion")
         if s.feed is not None:
             s.feed.put(None)
         s.done.set()

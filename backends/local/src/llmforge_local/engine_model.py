@@ -151,4 +151,3 @@ class SlotModel:
         # (B, 1, C): only each row's last real position is sampled
         h = base.norm(h[:, -1:] if last is None else h[torch.arange(bsz, device=self.device), last][:, None])
         return self.model.lm_head(h).float()  # (B, 1, V)
-

@@ -1,10 +1,12 @@
-"""transformers generation: KV cache, batches of left-padded prompts, streaming.
+"""transformers generation: a continuous-batching engine, or static batches of left-padded prompts.
 
 A model loads once per process per (model, adapter, dtype, device) and is shared by every
-``LocalGenerator``; one lock per loaded model serialises ``generate`` calls — one call
-already keeps every core busy, so throughput comes from batching — ``chat_batch`` for a list,
-and :mod:`llmforge_local.batching` coalescing concurrent ``chat`` calls (server threads) —
-not from running requests side by side.
+``LocalGenerator``. By default (``engine: continuous``, Llama models) every request — ``chat``,
+``chat_batch``, ``complete_batch``, ``stream`` — joins one running batch that the model's
+:class:`llmforge_local.engine.Engine` advances a token at a time, each row with its own adapter
+and its own end. ``engine: static`` (and other architectures) keeps the earlier path: one lock
+per model serialises ``model.generate`` calls on left-padded batches, ``chat_batch`` for a list
+and :mod:`llmforge_local.batching` coalescing concurrent ``chat`` calls.
 """
 
 from __future__ import annotations
@@ -19,56 +21,10 @@ from typing import Any
 from llmforge.components import Completion, Generator, Usage
 from llmforge.errors import DataError, ModelError, NotFoundError
 from llmforge_local.batching import Batcher
-from llmforge_local.models import DEFAULT_MODEL
+from llmforge_local.options import Options
 from llmforge_local.streaming import EngineStream, TextStream, stop_criterion
 
 ROLES = ("system", "user", "assistant", "tool")
-DTYPES = ("auto", "bfloat16", "float16", "float32")
-
-
-@dataclass(frozen=True)
-class Options:
-    #: model spec for ``llmforge_local.models.resolve_model``: a built-in name, a folder or a hub id
-    model: str = DEFAULT_MODEL
-    #: peft adapter folder, or a registered model URI (``models:/name@champion``, ``models:/name/3``)
-    adapter: str | None = None
-    #: prompts generated together on the device; 16 gives ~6x the tokens/s of 1 on 2 CPU cores
-    max_batch_size: int = 16
-    #: ``auto`` = bfloat16 where the CPU (AMX/AVX512-BF16) or GPU supports it, else float32
-    dtype: str = "auto"
-    #: ``auto`` = cuda when available, else cpu
-    device: str = "auto"
-    #: completion length when a call does not say
-    max_new_tokens: int = 256
-    #: registered model whose per-audience adapters (``@champion``, ``@champion-<audience>``)
-    #: are served on ``model``, each request routed to the one its ``user`` is entitled to
-    routed_model: str | None = None
-    #: alias prefix of the routed adapters
-    route_alias: str = "champion"
-    #: a caller entitled to no adapter gets the ``base`` model, or a refusal (``refuse``)
-    unentitled: str = "base"
-    #: ``continuous``: requests join and leave the running batch at every decode step, each row
-    #: with its own adapter (Llama models; others fall back); ``static``: coalesced batches
-    engine: str = "continuous"
-
-    def __post_init__(self) -> None:
-        if self.max_batch_size < 1:
-            raise DataError(f"generator option max_batch_size must be >= 1, got {self.max_batch_size}")
-        if self.dtype not in DTYPES:
-            raise DataError(f"generator option dtype must be one of {DTYPES}, got {self.dtype!r}")
-        if self.max_new_tokens < 1:
-            raise DataError(f"generator option max_new_tokens must be >= 1, got {self.max_new_tokens}")
-        if self.engine not in ("continuous", "static"):
-            raise DataError(f"generator option engine must be 'continuous' or 'static', got {self.engine!r}")
-        if self.unentitled not in ("base", "refuse"):
-            raise DataError(
-                f"generator option unentitled must be 'base' or 'refuse', got {self.unentitled!r}"
-            )
-        if self.routed_model and self.adapter:
-            raise DataError(
-                "generator options adapter and routed_model exclude each other: routed_model serves "
-                "each caller the adapter it is entitled to; drop adapter"
-            )
 
 
 @dataclass

@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import socket
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +55,9 @@ HOW_TO_PICK = (
 
 def shared_cache() -> Path:
     """The per-user folder where converted models are kept across project homes."""
-    root = os.environ.get("LLMFORGE_CACHE")
-    base = Path(root) if root else Path.home() / ".cache" / "llmforge"
-    return base / "models"
+    from llmforge.fsutil import cache_root
+
+    return cache_root("models")
 
 
 def resolve_model(spec: str | os.PathLike | None, home: str | os.PathLike) -> Path:
@@ -236,20 +235,12 @@ def _build_shared(name: str) -> Path:
     return target
 
 
-@contextlib.contextmanager
 def _staging(target: Path):
-    """Write into a temp folder beside ``target`` and rename it into place only when done."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; the cache is meant to be readable
-    try:
-        yield tmp
-        if target.exists():  # an incomplete leftover from a crash
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    """Write into a temp folder beside ``target`` and rename it into place only when done
+    (readable by all: the cache is shared)."""
+    from llmforge.fsutil import atomic_dir
+
+    return atomic_dir(target, mode=0o755)
 
 
 def _link_tree(src: Path, target: Path) -> None:

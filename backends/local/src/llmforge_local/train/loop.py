@@ -11,10 +11,8 @@ from __future__ import annotations
 import dataclasses
 import errno
 import math
-import os
 import random
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -140,9 +138,9 @@ def save_checkpoint(
     """Write ``folder/step-<n>`` atomically; older checkpoints are removed only afterwards."""
     import torch
 
-    folder.mkdir(parents=True, exist_ok=True)
+    from llmforge.fsutil import atomic_dir
+
     target = folder / f"step-{step:06d}"
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder))
     state = {
         "step": step,
         "weights": trainable_state(model),
@@ -154,12 +152,9 @@ def save_checkpoint(
         "loss_tokens": result.loss_tokens,
     }
     try:
-        write_checkpoint_file(state, tmp / CKPT_FILE)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
+        with atomic_dir(target) as tmp:
+            write_checkpoint_file(state, tmp / CKPT_FILE)
     except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
         hint = "the disk is full; free space" if exc.errno == errno.ENOSPC else "check the folder"
         raise CheckpointError(
             f"could not write checkpoint {target}: {exc}; {hint} and run the "

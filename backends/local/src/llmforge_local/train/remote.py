@@ -19,7 +19,6 @@ The Databricks emulator calls :func:`train` directly on its own forge (its regis
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -129,9 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     job = json.loads(Path(args[0]).read_text())
     result = run(job)
-    out = Path(job["result_path"])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(result, default=str))
-    os.replace(tmp, out)
+    from llmforge.fsutil import write_atomic
+
+    write_atomic(job["result_path"], json.dumps(result, default=str))  # the volume is mounted here
     return 0

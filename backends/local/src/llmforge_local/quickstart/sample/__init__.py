@@ -139,12 +139,13 @@ def _is_current(folder: Path, seed: int) -> bool:
 def sample_corpus_path(dest: str | Path | None = None, *, seed: int = DEFAULT_SEED) -> Path:
     """A folder holding the sample corpus (``docs/``, ``questions.jsonl``, ``principals.yaml``).
 
-    The corpus is generated into ``dest`` (default: ``$XDG_CACHE_HOME/llmforge`` or
-    ``~/.cache/llmforge``) unless an up-to-date copy is already there. The repository's
-    ``examples/enterprise`` is the same output, committed.
+    The corpus is generated into ``dest`` (default: the cache root,
+    :func:`llmforge.fsutil.cache_root`) unless an up-to-date copy is already there. The
+    repository's ``examples/enterprise`` is the same output, committed.
     """
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "llmforge"
-    target = Path(dest) if dest is not None else cache / f"enterprise-v{CORPUS_VERSION}-seed{seed}"
+    from llmforge.fsutil import cache_root
+
+    target = Path(dest) if dest is not None else cache_root(f"enterprise-v{CORPUS_VERSION}-seed{seed}")
     if not _is_current(target, seed):
         generate_corpus(target, seed)
     return target
