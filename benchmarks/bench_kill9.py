@@ -9,8 +9,10 @@ Prints, per operation, the number of consistent outcomes and how many kills land
 twice, about 30 s on 2 CPU cores) kills a ``forge.finetune`` child and checks that, once the
 home is reopened, no MLflow run of the job is left RUNNING, the registry holds no new version
 or one complete, loadable one, and the same job run again resumes from the last checkpoint
-and registers exactly one new version. Its "killed mid-write" counts kills that landed after
-the first optimizer step and before ``finetune`` returned.
+and registers exactly one new version. Its "killed mid-write" counts kills that landed
+mid-training: after the job's MLflow run started and before its last optimizer step. The kill
+is aimed a random delay after a random point the child announces (its start, the run's
+creation, or optimizer step k); stderr shows each trial.
 
     .venv/bin/python benchmarks/bench_kill9.py --trials 5
     .venv/bin/python benchmarks/bench_kill9.py --trials 5 --ops train

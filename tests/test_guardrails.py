@@ -107,7 +107,11 @@ def test_guard_flag_policy_keeps_answer_but_marks_it():
 
 
 def test_semantic_signal_per_sentence():
-    v = check("Dana Kim owns Project Helix. Bananas grow on tall trees in Peru.", CTX)
+    v = check(
+        "Dana Kim owns Project Helix. Bananas grow on tall trees in Peru.",
+        CTX,
+        FaithfulnessOptions(semantic=True),
+    )
     assert v["semantic_model"] == "all-MiniLM-L6-v2"
     first, second = v["sentences"]
     assert first["semantic"] > second["semantic"]
