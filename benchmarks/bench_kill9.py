@@ -58,7 +58,7 @@ else:
 print("done", flush=True)
 """
 TRAIN_CHILD = """
-import json, sys
+import json, os, sys, time
 import llmforge
 from llmforge.tracking import Tracker
 start_run = Tracker.start_run
@@ -69,7 +69,11 @@ def said_start(self, *a, **kw):  # a marker for the parent: the MLflow run now e
 Tracker.start_run = said_start
 forge = llmforge.connect(backend="local", home=sys.argv[1], user="admin")
 print("writing", flush=True)
-say_step = lambda step, loss, state: print(f"step {step}", flush=True)
+hold_at = int(os.environ.get("KILL9_HOLD_AT_STEP", "0"))
+def say_step(step, loss, state):
+    print(f"step {step}", flush=True)
+    if step == hold_at:  # a test holds the job here, so its kill lands mid-training on any machine
+        time.sleep(120)
 forge.finetune(json.loads(sys.argv[2]), progress=False, on_step=say_step)
 print("done", flush=True)
 """

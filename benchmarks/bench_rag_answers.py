@@ -19,16 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-CORPUS = REPO / "examples" / "enterprise"
-DOCS = "main.knowledge.documents"
-INDEX = "main.knowledge.documents_index"
-USERS = {
-    "engineering": "alice@acme.example",
-    "finance": "carol@acme.example",
-    "sales": "dave@acme.example",
-    "hr": "erin@acme.example",
-}
+from sample_home import CORPUS, INDEX, USERS, govern_and_index
 
 
 def norm(text: str) -> str:
@@ -42,41 +33,16 @@ def correct(answer: str, q: dict) -> bool:
 
 def build(home: Path, model: str, adapter: str | None):
     import llmforge
-    from llmforge.loaders import load_documents
 
     gen = {"name": "local", "options": {"model": model, **({"adapter": adapter} if adapter else {})}}
     forge = llmforge.connect(
         backend="local",
         home=str(home),
         user="admin",
-        config={
-            "identity": {"directory": str(CORPUS / "principals.yaml")},
-            "rag": {"index": INDEX},
-        },
+        config={"identity": {"directory": str(CORPUS / "principals.yaml")}, "rag": {"index": INDEX}},
         generator=gen,
     )
-    docs, _ = load_documents(CORPUS / "docs")
-    forge.table(DOCS).create(docs, primary_key="document_id")
-    forge.catalog.set_row_filter(
-        DOCS,
-        {
-            "type": "department_membership",
-            "column": "department",
-            "always_visible": ["all"],
-            "exempt_groups": ["admins"],
-        },
-    )
-    forge.catalog.grant("USE", "main", "account users")
-    forge.catalog.grant("SELECT", "main.knowledge", "account users")
-    forge.vector_search.create_delta_sync_index(
-        endpoint_name="vs",
-        source_table_name=DOCS,
-        index_name=INDEX,
-        primary_key="document_id",
-        embedding_source_column="content",
-        columns_to_sync=["department", "document_id"],
-    )
-    return forge
+    return govern_and_index(forge)
 
 
 def main() -> None:

@@ -21,10 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-CORPUS = REPO / "examples" / "enterprise"
-DOCS = "main.knowledge.documents"
-INDEX = "main.knowledge.documents_index"
+from sample_home import CORPUS, INDEX, REPO, USERS, govern_and_index
+
 STATEMENTS: list[str] = []
 
 
@@ -62,7 +60,6 @@ def _echo_plugin():
 def build(home: Path):
     from llmforge import config as cfg
     from llmforge.forge import Forge
-    from llmforge.loaders import load_documents
     from llmforge.plugins import make_plugin_manager
     from llmforge.registry import collect
 
@@ -75,30 +72,7 @@ def build(home: Path):
             "rag": {"index": INDEX, "num_results": 4},
         }
     )
-    forge = Forge(conf, REPO, registry, user="admin")
-    docs, _ = load_documents(CORPUS / "docs")
-    forge.table(DOCS).create(docs, primary_key="document_id")
-    cat = forge.catalog
-    cat.set_row_filter(
-        DOCS,
-        {
-            "type": "department_membership",
-            "column": "department",
-            "always_visible": ["all"],
-            "exempt_groups": ["admins"],
-        },
-    )
-    cat.grant("USE", "main", "account users")
-    cat.grant("SELECT", "main.knowledge", "account users")
-    forge.vector_search.create_delta_sync_index(
-        endpoint_name="vs",
-        source_table_name=DOCS,
-        index_name=INDEX,
-        primary_key="document_id",
-        embedding_source_column="content",
-        columns_to_sync=["department", "document_id"],
-    )
-    return forge
+    return govern_and_index(Forge(conf, REPO, registry, user="admin"))
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -112,12 +86,7 @@ def main() -> None:
     args = ap.parse_args()
     _trace_catalog()
     questions = [json.loads(line) for line in (CORPUS / "questions.jsonl").open()]
-    users = {
-        "engineering": "alice@acme.example",
-        "finance": "carol@acme.example",
-        "sales": "dave@acme.example",
-        "hr": "erin@acme.example",
-    }
+    users = USERS
     with tempfile.TemporaryDirectory() as tmp:
         forge = build(Path(tmp) / "home")
         idx = forge.vector_search.get_index(index_name=INDEX)

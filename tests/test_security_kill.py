@@ -36,7 +36,9 @@ def test_kill_9_mid_training_leaves_a_consistent_home_and_the_rerun_resumes(tmp_
     bench = _bench()
     home = tmp_path / "home"
     bench.setup(home, "train", 0)
-    # aim the kill just after the third optimizer step: a checkpoint exists, training is not done
+    # aim the kill just after the third optimizer step (the child holds there): a checkpoint
+    # exists, training is not done
+    monkeypatch.setenv("KILL9_HOLD_AT_STEP", "3")
     monkeypatch.setattr(bench, "_aim", lambda rng, window: ("step 3", 0.1))
     ok, mid = bench.train_trial(home, random.Random(0), window=0)
     assert mid  # the kill landed between the run's start and the last step

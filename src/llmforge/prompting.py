@@ -16,6 +16,8 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
+from llmforge.text import STOP_WORDS
+
 SYSTEM = (
     "You answer questions using only the numbered context. Reply with one short sentence that "
     "states the answer, copied from the context, and cite its source as [n]. If the context does "
@@ -32,95 +34,9 @@ _INLINE_CONTINUATION = re.compile(r"\[\d+\]\s*#")
 NO_ANSWER_TEXT = "I don't know."
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9$%.'-]*")
-_STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "of",
-        "to",
-        "in",
-        "on",
-        "for",
-        "and",
-        "or",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "being",
-        "what",
-        "who",
-        "whom",
-        "whose",
-        "which",
-        "when",
-        "where",
-        "why",
-        "how",
-        "does",
-        "do",
-        "did",
-        "has",
-        "have",
-        "had",
-        "with",
-        "by",
-        "at",
-        "from",
-        "as",
-        "that",
-        "this",
-        "these",
-        "those",
-        "it",
-        "its",
-        "their",
-        "there",
-        "our",
-        "your",
-        "my",
-        "me",
-        "we",
-        "you",
-        "they",
-        "he",
-        "she",
-        "his",
-        "her",
-        "them",
-        "than",
-        "then",
-        "so",
-        "if",
-        "not",
-        "no",
-        "can",
-        "could",
-        "would",
-        "should",
-        "will",
-        "shall",
-        "may",
-        "might",
-        "must",
-        "about",
-        "into",
-        "over",
-        "under",
-        "after",
-        "before",
-        "any",
-        "all",
-        "each",
-        "much",
-        "many",
-        "current",
-        "currently",
-    ]
-)
+# the shared list, but "own" is content here ("Who owns X?" must match "Owner: Y"), and a few
+# question words that carry no subject are added
+_STOPWORDS = (STOP_WORDS - {"own"}) | {"after", "before", "current", "currently", "many", "much"}
 _SUFFIXES = ("ations", "ation", "ments", "ment", "ings", "ing", "ers", "er", "ied", "ies", "ed", "es", "s")
 _DATE = re.compile(
     r"\b(\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2,4}|(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? "
@@ -141,6 +57,8 @@ TYPED_BONUS = 2.5
 
 
 def stem(word: str) -> str:
+    """Stronger than :func:`llmforge.text.stem`: it also strips ``-er``, ``-ment`` and
+    ``-ation``, so a fact's noun meets the question's verb (``Owner:`` / ``owns``)."""
     for suffix in _SUFFIXES:
         if len(word) > len(suffix) + 2 and word.endswith(suffix):
             return word[: -len(suffix)]
