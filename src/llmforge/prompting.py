@@ -192,7 +192,8 @@ def best_quote(question: str, contexts: Sequence[str], min_coverage: float = 0.5
     own = fact.removeprefix(f"{title} - ") if title else fact
     shared = q_terms & set(terms(fact))
     kv = _KEY_VALUE.match(fact)
-    if kv and set(terms(kv["key"])) & q_terms:
+    key = set(terms(kv["key"])) if kv else set()
+    if key and len(key & q_terms) * 2 >= len(key):  # the question names the key
         return i, fact
     wants = _wants(question)
     if wants is not None:
@@ -217,7 +218,8 @@ def expected_values(question: str, fact: str) -> set[str]:
     names, the value. Empty when the fact does not pin the answer down."""
     wants = _wants(question)
     kv = _KEY_VALUE.match(fact)
-    if kv and set(terms(kv["key"])) & set(terms(question)):
+    key = set(terms(kv["key"])) if kv else set()
+    if key and len(key & set(terms(question))) * 2 >= len(key):
         return {_norm(kv["value"])}
     if wants is None or wants is _NAME:
         return set()

@@ -141,6 +141,10 @@ def run(home: str, model: str | None = None, max_steps: int | None = None, fresh
                 t.create(data, primary_key="pair_id", sources=src)
             # the pairs keep each document's department: they inherit the documents' row filter
             inherit_row_filter(forge.catalog, name, data.column_names)
+        # everyone may query the training tables: the inherited row filter decides which pairs
+        # (a department's adapter is then servable to exactly that department)
+        forge.catalog.grant("USE", PAIRS.split(".")[0], "account users")
+        forge.catalog.grant("SELECT", PAIRS.rsplit(".", 1)[0], "account users")
         click.echo(f"      {train.num_rows} training pairs, {held.num_rows} eval pairs")
 
     with step(4, "fine-tune SmolLM2-135M with LoRA (MLflow run → new model version)", timings):
