@@ -22,25 +22,10 @@ import statistics
 import tempfile
 import time
 
+from bench_generate import QUESTIONS
+
 TOKEN = "bench-token"
-PROMPTS = [
-    "What is the capital of France?",
-    "Name three primary colours.",
-    "How many days are in a leap year?",
-    "Give one tip for writing clear emails.",
-    "What does a database index do?",
-    "Explain what a CPU is.",
-    "Why is the sky blue?",
-    "Write a haiku about autumn.",
-    "What is 12 times 12?",
-    "Suggest a name for a grey cat.",
-    "What is photosynthesis?",
-    "How do I boil an egg?",
-    "What is the largest ocean?",
-    "Translate 'good morning' into Spanish.",
-    "What is a prime number?",
-    "List two benefits of exercise.",
-]
+PROMPTS = QUESTIONS  # the same 16 prompts as bench_generate, so figures compare
 LONG = "Write a long, detailed story about a lighthouse keeper and the sea."
 
 
