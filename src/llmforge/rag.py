@@ -190,27 +190,21 @@ class RAG:
         ans.generated = generate()
         outcome = apply_output_guards(guards, question, ans.generated, ans.contexts, regenerate=generate)
         ans.guards += outcome.verdicts
-        if rc.fallback == "quote" and (outcome.refused or self._contradicts_evidence(question, ans)):
-            outcome = self._quote(question, ans, guards) or outcome
+        if rc.fallback == "quote":
+            found = best_quote(question, ans.contexts)
+            # the guards refused the model's answer, or the best retrieved fact pins the value
+            # down (a date, an amount, a ``key: value``) and the answer states none of it
+            if found and (outcome.refused or disagrees(question, ans.generated, found[1])):
+                outcome = self._quote(question, ans, guards, found) or outcome
         if outcome.refused:
             ans.text, ans.refused = REFUSED_OUTPUT, True
         else:
             ans.text = map_citations(outcome.answer, [{} for _ in hits]).text
         return self._finish(ans, info, hits)
 
-    @staticmethod
-    def _contradicts_evidence(question: str, ans: Answer) -> bool:
-        """The best retrieved fact pins the answer down (a date, an amount, a ``key: value``)
-        and the model's answer states none of it."""
-        found = best_quote(question, ans.contexts)
-        return found is not None and disagrees(question, ans.generated, found[1])
-
-    def _quote(self, question: str, ans: Answer, guards: list) -> GuardOutcome | None:
-        """The retrieved fact that answers ``question``, quoted with its ``[n]``, if there is a
-        clear one and it passes the output guards too (so a quote never bypasses PII checks)."""
-        found = best_quote(question, ans.contexts)
-        if found is None:
-            return None
+    def _quote(self, question: str, ans: Answer, guards: list, found: tuple[int, str]) -> GuardOutcome | None:
+        """``found`` (chunk index, fact) quoted with its ``[n]``, if it passes the output guards
+        too (so a quote never bypasses PII checks)."""
         quote = f"{found[1]} [{found[0] + 1}]"
         outcome = apply_output_guards(guards, question, quote, ans.contexts)
         for v in outcome.verdicts:
