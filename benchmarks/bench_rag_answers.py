@@ -87,7 +87,8 @@ def main() -> None:
         f"model {args.model}{' + ' + args.adapter if args.adapter else ''}"
     )
     print(
-        f"RAG answer correctness      {acc:6.1%}   (closed-book baseline {cb:.1%}; ratio {acc / max(cb, 1e-9):.1f}x)"
+        f"RAG answer correctness      {acc:6.1%}   (closed-book baseline {cb:.1%}; "
+        f"{f'ratio {acc / cb:.1f}x' if cb else 'difference ' + format(acc - cb, '.1%')})"
     )
     print(f"generated answer correct    {sum(r['draft_ok'] for r in rows) / n:6.1%}   (before the guards)")
     print(f"gold document retrieved     {sum(r['hit'] for r in rows) / n:6.1%}")
