@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from llmforge.errors import DataError
-from llmforge.pairs.table import CARRY, pair_id, pairs_schema
+from llmforge.pairs.table import carried_schema, pair_id, pairs_schema
 from llmforge.prompting import terms
 
 if TYPE_CHECKING:
@@ -139,10 +139,7 @@ def augment_table(pairs: pa.Table, options: AugmentOptions | None = None) -> pa.
     if missing:
         raise DataError(f"the pairs table lacks column(s) {missing}; it has {pairs.column_names}")
     rng = random.Random(opts.seed)
-    carried = [c for c in CARRY if c in pairs.column_names]
-    schema = pairs_schema()
-    for c in carried:
-        schema = schema.append(pairs.schema.field(c))
+    carried, schema = carried_schema(pairs)
     rows: dict[str, list] = {name: [] for name in schema.names}
     seen: set[str] = set()
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from llmforge.errors import DataError
-from llmforge.pairs.table import CARRY, pair_id, pairs_schema
+from llmforge.pairs.table import carried_schema, pair_id
 from llmforge.prompting import NO_ANSWER_TEXT, rag_messages, terms
 
 if TYPE_CHECKING:
@@ -82,10 +82,7 @@ def raft_table(pairs: pa.Table, documents: pa.Table, options: RaftOptions | None
     where = {d: i for i, d in enumerate(doc_ids)}
     similar = _Similar(texts)
     rng = random.Random(opts.seed)
-    carried = [c for c in CARRY if c in pairs.column_names]
-    schema = pairs_schema()
-    for c in carried:
-        schema = schema.append(pairs.schema.field(c))
+    carried, schema = carried_schema(pairs)
     rows: dict[str, list] = {name: [] for name in schema.names}
     for pair in pairs.to_pylist():
         gold = where.get(pair["document_id"])

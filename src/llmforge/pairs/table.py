@@ -39,6 +39,16 @@ def pairs_schema() -> pa.Schema:
     )
 
 
+def carried_schema(source: pa.Table) -> tuple[list[str], pa.Schema]:
+    """The policy columns of ``source`` a derived pairs table keeps (:data:`CARRY`), and the
+    pairs schema with them appended, so the source's row filter still applies to it."""
+    carried = [c for c in CARRY if c in source.column_names]
+    schema = pairs_schema()
+    for c in carried:
+        schema = schema.append(source.schema.field(c))
+    return carried, schema
+
+
 def pair_id(document_id: str, kind: str, prompt: str, response: str) -> str:
     """A stable key: the same pair of the same document always gets the same id."""
     raw = "\x1f".join((document_id, kind, prompt, response)).encode()
