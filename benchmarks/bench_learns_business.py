@@ -71,6 +71,11 @@ def main() -> None:
     ap.add_argument(
         "--replay", action="store_true", help="mix in the base model's answers to general prompts"
     )
+    ap.add_argument("--probe", type=int, default=64, help="held-in closed-book probe questions (0 = off)")
+    ap.add_argument("--evals-per-epoch", type=int, default=2, help="probe evaluations per epoch")
+    ap.add_argument("--patience", type=int, default=2, help="probe evaluations without gain before stopping")
+    ap.add_argument("--save", type=Path, default=None, help="save the best adapter here")
+    ap.add_argument("--json", type=Path, default=None, help="write the figures here (suite format)")
     args = ap.parse_args()
 
     import torch
@@ -100,6 +105,11 @@ def main() -> None:
 
         replay = replay_table(lambda ps: generate_answers(model, tok, list(ps), 96, batch_size=16))
         pairs = pa.concat_tables([pairs.select(replay.column_names), replay])
+    probe = None
+    if args.probe:
+        from llmforge_local.train.early_stop import split_probe
+
+        pairs, probe = split_probe(pairs, args.probe, args.seed)
     train_ex = D.build_examples(pairs, tok, "INSTRUCTION_FINETUNE", args.max_len)
     held_text = D.build_examples(held_docs.select(["content"]), tok, "CONTINUED_PRETRAIN", args.max_len)
     print(
@@ -128,11 +138,38 @@ def main() -> None:
         bf16=bf16_supported(device),
         progress=False,
     )
-    res = train(model, batches, opts, device=device)
+    stopper = None
+    if probe is not None:
+        from llmforge_local.train.early_stop import EarlyStopper
+
+        every = max(1, len(batches) // args.evals_per_epoch)
+        stopper = EarlyStopper(model, tok, probe, every, args.patience, args.max_new_tokens)
+
+        def on_step(step, loss, state):
+            stop = stopper.check(step, last=step == steps)
+            if stopper.history and stopper.history[-1][0] == step:
+                print(
+                    f"  step {step}/{steps}: loss {loss:.3f}, probe closed-book {stopper.history[-1][1]:.1%}"
+                    f" ({len(probe.questions)} held-in questions"
+                    f"{', held-out phrasings' if probe.held_out_phrasing else ''})",
+                    flush=True,
+                )
+            return stop
+    else:
+        on_step = None
+    res = train(model, batches, opts, on_step=on_step, device=device)
+    if stopper is not None:
+        stopper.restore()
+        print(
+            f"early stopping: best probe {stopper.best_score:.1%} at step {stopper.best_step}; ran {res.steps}"
+        )
     print(
-        f"trained {steps} steps ({args.epochs} epochs) in {res.seconds:.0f} s, "
+        f"trained {res.steps} of {steps} steps (max {args.epochs} epochs) in {res.seconds:.0f} s, "
         f"{res.tokens_per_second:.0f} tokens/s; loss {res.losses[0][1]:.3f} -> {res.losses[-1][1]:.3f}"
     )
+    if args.save:
+        model.save_pretrained(args.save)
+        tok.save_pretrained(args.save)
 
     acc_after, ans_after = closed_book(model, tok, questions, args.max_new_tokens)
     ppl_after = perplexity(model, held_text, batch_size=4)
@@ -141,6 +178,37 @@ def main() -> None:
         f"\nclosed-book accuracy {acc_before:.1%} -> {acc_after:.1%}; "
         f"held-out-document perplexity {ppl_before:.2f} -> {ppl_after:.2f}"
     )
+    if args.json:
+        fig = [
+            ("closed_book_accuracy", acc_after, "share", "higher", "base model", acc_before),
+            ("heldout_perplexity", ppl_after, "ppl", "lower", "base model", ppl_before),
+            ("train_tokens_per_second", res.tokens_per_second, "tokens/s", "higher", None, None),
+            ("train_seconds", res.seconds, "s", "lower", None, None),
+        ]
+        args.json.write_text(
+            json.dumps(
+                {
+                    "schema": 1,
+                    "benchmark": "learns_business",
+                    "figures": [
+                        {
+                            "name": n,
+                            "value": v,
+                            "unit": u,
+                            "better": b,
+                            "baseline": bn,
+                            "baseline_value": bv,
+                            "ratio": (v / bv) if bv else None,
+                            "repeats": 1,
+                            "spread": None,
+                        }
+                        for n, v, u, b, bn, bv in fig
+                    ],
+                    "notes": f"{res.steps} steps, augment={args.augment}, replay={args.replay}",
+                },
+                indent=1,
+            )
+        )
     for q, a, b in list(zip(questions, ans_before, ans_after, strict=True))[:5]:
         print(f"- {q['question']} (gold: {q['answer']})\n    before: {a[:90]!r}\n    after:  {b[:90]!r}")
 

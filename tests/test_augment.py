@@ -77,3 +77,57 @@ def test_bad_input():
         augment_table(pairs().drop(["prompt"]))
     with pytest.raises(DataError, match="phrasings"):
         AugmentOptions(phrasings=0)
+
+
+def test_model_paraphrases_join_only_when_they_keep_names_and_numbers():
+    from llmforge.pairs.augment import valid_paraphrase
+
+    q = "Who owns Project Helix in 2026?"
+    assert (
+        valid_paraphrase(q, "Who is the owner of Project Helix in 2026?")
+        == "Who is the owner of Project Helix in 2026?"
+    )
+    assert valid_paraphrase(q, 'Rewritten question: "Which person owns Project Helix in 2026?"\nMore') == (
+        "Which person owns Project Helix in 2026?"
+    )
+    assert valid_paraphrase(q, "Who owns Project Orion in 2026?") is None  # a name changed
+    assert valid_paraphrase(q, "Who owns Project Helix?") is None  # the year dropped
+    assert valid_paraphrase(q, "Who owns Project Helix in 2026?") is None  # not a rewrite
+    assert valid_paraphrase(q, "Dana Kim owns it.") is None  # an answer, not a question
+    assert valid_paraphrase(q, "") is None
+
+
+def test_augment_with_a_paraphraser_adds_valid_rewrites_deterministically():
+    def fake(questions):  # a model's output: one good rewrite, one that loses a name
+        return [
+            q.replace("Who owns", "Who is the owner of") if "Orion" in q else "What is it?" for q in questions
+        ]
+
+    base = pairs()
+    a = augment_table(base, AugmentOptions(phrasings=1, seed=0), paraphrase=fake)
+    assert a.equals(augment_table(base, AugmentOptions(phrasings=1, seed=0), paraphrase=fake))
+    para = [r for r in a.to_pylist() if r["kind"].endswith("+paraphrase")]
+    assert [r["prompt"] for r in para] == [
+        "Who is the owner of the Orion migration?"
+    ]  # "What is it?" lost the budget
+    with pytest.raises(DataError, match="paraphrase"):
+        augment_table(base, paraphrase=lambda qs: [])
+
+
+def test_model_paraphraser_drives_a_generator_and_filters_its_slips(home, chat_model_dir):
+    from fixtures.generation import generator_config
+
+    import llmforge
+    from llmforge.pairs.augment import model_paraphraser
+
+    gen = llmforge.connect(
+        backend="local", home=str(home), generator=generator_config(chat_model_dir)
+    ).generator
+    seen = []
+    para = model_paraphraser(gen, 8)
+    out = augment_table(
+        pairs(), AugmentOptions(phrasings=1), paraphrase=lambda qs: seen.extend(para(qs)) or seen
+    )
+    assert len(seen) == 2 and all(isinstance(t, str) for t in seen)  # the model was asked each question
+    # a random tiny model writes no valid question: nothing it wrote joins the table
+    assert not [r for r in out.to_pylist() if r["kind"].endswith("+paraphrase")]

@@ -87,6 +87,14 @@ class TrainArgs:
     """Optimizer steps between checkpoints (0: only at the end)."""
     seed: int = 42
     """Seeds the split, the LoRA init and the batch order: same seed, same run."""
+    early_stopping_patience: int = 0
+    """Early stopping on a held-in closed-book probe: stop after this many probe evaluations
+    without a gain and keep the best weights (0: off; needs prompt/response pairs)."""
+    probe_size: int = 64
+    """Questions in the closed-book probe (one held-out phrasing per fact when the table has
+    several phrasings of a fact, see ``llmforge.pairs.augment``)."""
+    eval_every: int = 0
+    """Optimizer steps between probe evaluations (0: once per epoch)."""
 
     def __post_init__(self) -> None:
         if not self.learning_rate > 0:
@@ -104,6 +112,11 @@ class TrainArgs:
         if self.weight_decay < 0 or not self.max_grad_norm > 0:
             raise ConfigError(
                 f"weight_decay must be >= 0 and max_grad_norm > 0, got {self.weight_decay}, {self.max_grad_norm}"
+            )
+        if self.early_stopping_patience < 0 or self.probe_size < 1 or self.eval_every < 0:
+            raise ConfigError(
+                "early_stopping_patience and eval_every must be >= 0 and probe_size >= 1, got "
+                f"{self.early_stopping_patience}, {self.eval_every}, {self.probe_size}"
             )
         if self.max_seq_len < 16 or self.checkpoint_every < 0:
             raise ConfigError(

@@ -129,9 +129,61 @@ def reverse_question(answer: str) -> str | None:
     return f"What does {m['agent']} {base_form(m['verb'])}?"
 
 
-def augment_table(pairs: pa.Table, options: AugmentOptions | None = None) -> pa.Table:
+PARAPHRASE_PROMPT = (
+    "Rewrite the question below in different words. Keep its meaning and every name, "
+    "number and date in it. Reply with the rewritten question only.\n\nQuestion: {question}"
+)
+_KEY = re.compile(r"\b(?:[A-Z][\w'-]*|[\w-]*\d[\w.,:/-]*)")
+
+
+def _keys(question: str) -> set[str]:
+    """The words a paraphrase must keep: names (capitalised, not the first word) and numbers."""
+    words = _KEY.findall(question.strip())
+    first = question.strip().split(" ", 1)[0]
+    return {w.strip(".,?'") for w in words if w != first} - {""}
+
+
+def valid_paraphrase(question: str, candidate: str) -> str | None:
+    """``candidate`` cleaned when it is a usable paraphrase of ``question`` (one question,
+    different wording, every name and number of the original kept), else ``None``."""
+    text = candidate.strip().split("\n")[0].strip().strip('"').strip()
+    text = re.sub(r"^(?:rewritten question|question|paraphrase)\s*:\s*", "", text, flags=re.I)
+    text = text.strip().strip('"').strip()
+    if not text.endswith("?") or text.count("?") != 1 or not 3 <= len(text.split()) <= 40:
+        return None
+    if text.lower().rstrip("?") == question.strip().lower().rstrip("?"):
+        return None
+    if not all(k.lower() in text.lower() for k in _keys(question)):
+        return None
+    asked, kept = set(terms(question)), set(terms(text))
+    if len(asked & kept) * 2 < len(asked):  # most of what was asked about must still be asked
+        return None
+    return text
+
+
+def model_paraphraser(generator: Any, max_tokens: int = 48) -> Callable[[Sequence[str]], list[str]]:
+    """A ``paraphrase`` callable for :func:`augment_table` written by a model: any llmforge
+    :class:`~llmforge.components.Generator` (greedy, so deterministic), batched."""
+
+    def paraphrase(questions: Sequence[str]) -> list[str]:
+        convs = [[{"role": "user", "content": PARAPHRASE_PROMPT.format(question=q)}] for q in questions]
+        return [c.text for c in generator.chat_batch(convs, max_tokens=max_tokens, temperature=0.0)]
+
+    return paraphrase
+
+
+def augment_table(
+    pairs: pa.Table,
+    options: AugmentOptions | None = None,
+    paraphrase: Callable[[Sequence[str]], Sequence[str]] | None = None,
+) -> pa.Table:
     """The pairs of ``pairs`` plus their augmentations (kind ``<kind>+phrasing`` etc.), with the
-    carried policy columns kept, so a row filter applies to every derived row."""
+    carried policy columns kept, so a row filter applies to every derived row.
+
+    ``paraphrase`` (e.g. :func:`model_paraphraser` over the local model) rewrites every question
+    once more; a rewrite joins as ``<kind>+paraphrase`` only when :func:`valid_paraphrase`
+    accepts it (it keeps the question's names and numbers), so a model's slips never teach a
+    wrong question."""
     import pyarrow as pa
 
     opts = options or AugmentOptions()
@@ -160,13 +212,26 @@ def augment_table(pairs: pa.Table, options: AugmentOptions | None = None) -> pa.
         for c in carried:
             rows[c].append(src[c])
 
-    for src in pairs.to_pylist():
+    sources = pairs.to_pylist()
+    rewrites: dict[int, str] = {}
+    if paraphrase is not None:
+        asked = [(i, r["prompt"]) for i, r in enumerate(sources) if r.get("prompt") and r.get("response")]
+        out = list(paraphrase([q for _, q in asked]))
+        if len(out) != len(asked):
+            raise DataError(f"paraphrase() returned {len(out)} questions for {len(asked)}")
+        for (i, q), cand in zip(asked, out, strict=True):
+            ok = valid_paraphrase(q, cand or "")
+            if ok:
+                rewrites[i] = ok
+    for n, src in enumerate(sources):
         q, a, kind = src["prompt"], src["response"], src.get("kind") or "pair"
         if not q or not a:  # raw text chunks are kept as they are
             add(src, kind, q or "", a or "")
             continue
         for i, text in enumerate(rephrase(q, opts.phrasings, rng)):
             add(src, kind if i == 0 else f"{kind}+phrasing", text, a)
+        if n in rewrites:
+            add(src, f"{kind}+paraphrase", rewrites[n], a)
         if opts.short_answers:
             short = short_answer(q, a)
             if short:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmforge.errors import DataError
 from llmforge.pairs.table import carried_schema, pair_id
-from llmforge.prompting import NO_ANSWER_TEXT, rag_messages, terms
+from llmforge.prompting import NO_ANSWER_TEXT, SYSTEM, rag_messages, terms
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -69,6 +69,8 @@ def raft_table(pairs: pa.Table, documents: pa.Table, options: RaftOptions | None
     """
     import pyarrow as pa
 
+    from llmforge.guard.injection import CONTEXT_NOTICE, fence_contexts
+
     opts = options or RaftOptions()
     for table, name, cols in (
         (pairs, "pairs", ("document_id", "prompt", "response")),
@@ -93,13 +95,14 @@ def raft_table(pairs: pa.Table, documents: pa.Table, options: RaftOptions | None
         with_gold = rng.random() >= opts.no_answer_rate or not others
         chosen = [*others, gold] if with_gold else others
         rng.shuffle(chosen)
-        contexts = [texts[i] for i in chosen]
+        # exactly what ``forge.rag.ask`` shows the model: fenced chunks, the serving system prompt
+        contexts, _ = fence_contexts([texts[i] for i in chosen])
         if with_gold:
             reply = f"{answer.rstrip()} [{chosen.index(gold) + 1}]"
             kind = "raft"
         else:
             reply, kind = NO_ANSWER_TEXT, "raft_no_answer"
-        messages = rag_messages(question, contexts, opts.template)
+        messages = rag_messages(question, contexts, opts.template, system=f"{SYSTEM} {CONTEXT_NOTICE}")
         prompt = messages[-1]["content"]
         messages.append({"role": "assistant", "content": reply})
         rows["document_id"].append(pair["document_id"])

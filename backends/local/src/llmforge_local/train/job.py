@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from llmforge.components import TrainResult
-from llmforge.errors import NotFoundError
+from llmforge.errors import ConfigError, NotFoundError
 from llmforge.finetune_config import FinetuneConfig, load_finetune_config
 
 #: keyword arguments of ``finetune`` that steer the job rather than override the config
@@ -117,6 +117,19 @@ def train_rows(
     tok = load_tokenizer(folder, forge.home)
     name = f"training table {cfg.training_data.table!r}"
     train_rows, held_rows = D.split_table(table, cfg.training_data.split, p.seed, name)
+    probe = None
+    if p.early_stopping_patience:
+        from llmforge_local.train.early_stop import split_probe
+
+        if cfg.task_type != "INSTRUCTION_FINETUNE" or not {"prompt", "response"} <= set(
+            train_rows.column_names
+        ):
+            raise ConfigError(
+                f"early_stopping_patience needs INSTRUCTION_FINETUNE prompt/response pairs to ask a "
+                f"closed-book probe; this is {cfg.task_type} on {name} with columns "
+                f"{train_rows.column_names} — set early_stopping_patience: 0"
+            )
+        train_rows, probe = split_probe(train_rows, p.probe_size, p.seed)
     train_ex = D.build_examples(train_rows, tok, cfg.task_type, p.max_seq_len, name)
     held_ex = (
         D.build_examples(held_rows, tok, cfg.task_type, p.max_seq_len, name) if held_rows.num_rows else []
@@ -158,19 +171,39 @@ def train_rows(
         run.log_dict(rows_seen, "training_rows.json")
         run.log_dict(asdict(p), "config/train_args.json")  # the hyper-parameters, whole
         logged = {"n": 0}
+        stopper = None
+        if probe is not None:
+            from llmforge_local.train.early_stop import EarlyStopper
 
-        def on_step(step: int, loss: float, state: Any) -> None:
-            if step % 10 == 0 or step == total_steps:  # one SQLite write per 10 steps
+            every = p.eval_every or per_epoch
+            stopper = EarlyStopper(
+                model, tok, probe, every, p.early_stopping_patience, bf16=bf16_supported(device)
+            )
+
+        def on_step(step: int, loss: float, state: Any) -> bool:
+            stop = stopper.check(step, last=step == total_steps) if stopper else False
+            if stopper and stopper.history and stopper.history[-1][0] == step:
+                run.log_metrics({"probe_closed_book": stopper.history[-1][1]}, step=step)
+            if step % 10 == 0 or step == total_steps or stop:  # one SQLite write per 10 steps
                 run.log_series("train_loss", state.losses[logged["n"] :])
                 logged["n"] = len(state.losses)
             if job.get("on_step"):
                 job["on_step"](step, loss, state)
+            return stop
 
         opts = LoopOptions.of(
             p, total_steps=total_steps, bf16=bf16_supported(device), progress=job.get("progress", True)
         )
         result = train(model, batches, opts, job_dir / "checkpoints", on_step, device)
         run.set_tags({"llmforge.resumed_from_step": result.resumed_from})
+        if stopper is not None:
+            stopper.restore()  # the best probe score's weights
+            run.set_tags(
+                {
+                    "llmforge.early_stopping.best_step": stopper.best_step,
+                    "llmforge.early_stopping.stopped_at": result.stopped_at or "",
+                }
+            )
         from llmforge_local.train.lora import save_model
 
         model_dir = save_model(
@@ -187,6 +220,7 @@ def train_rows(
                 "train_loss_final": result.losses[-1][1],
                 "tokens_per_second": result.tokens_per_second,
                 "train_tokens": float(result.tokens),
+                **({"probe_closed_book_best": stopper.best_score} if stopper else {}),
             }
         )
         run.log_metrics(metrics, step=total_steps)

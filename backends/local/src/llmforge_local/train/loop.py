@@ -64,6 +64,8 @@ class LoopResult:
     loss_tokens: int = 0
     seconds: float = 0.0
     resumed_from: int = 0
+    #: the step after which ``on_step`` asked to stop (early stopping), else None
+    stopped_at: int | None = None
 
     @property
     def tokens_per_second(self) -> float:
@@ -191,7 +193,8 @@ def train(
     on_step: Callable[[int, float, LoopResult], None] | None = None,
     device: str = "cpu",
 ) -> LoopResult:
-    """Run ``opts.total_steps`` optimizer steps over ``batches`` (resuming when possible)."""
+    """Run ``opts.total_steps`` optimizer steps over ``batches`` (resuming when possible);
+    ``on_step(step, loss, result)`` may return True to stop after that step."""
     import torch
 
     if device.startswith("cpu"):
@@ -233,7 +236,7 @@ def train(
         _steps(
             model, batches, opts, start, result, optimizer, scheduler, params, checkpoints, on_step, device
         )
-    result.steps = opts.total_steps
+    result.steps = result.stopped_at or opts.total_steps
     model.eval()
     return result
 
@@ -289,8 +292,9 @@ def _steps(
         elapsed = time.perf_counter() - t0
         bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{new_tokens / max(elapsed, 1e-9):.0f}")
         bar.update(1)
-        if on_step is not None:
-            on_step(step + 1, loss, result)
+        if on_step is not None and on_step(step + 1, loss, result):
+            result.stopped_at = step + 1  # ``on_step`` returned True: stop early
+            break
         if (
             checkpoints
             and opts.checkpoint_every
