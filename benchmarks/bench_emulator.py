@@ -5,7 +5,7 @@ Both sides embed the query text with the same local model and search the same FA
 the difference is the client (request building, retries, JSON), HTTP on loopback, the
 emulator's auth, grant checks and row-filter AND, and the response round trip.
 
-    .venv/bin/python benchmarks/bench_emulator.py [--docs 500] [--queries 100]
+    .venv/bin/python benchmarks/bench_emulator.py [--docs 500] [--queries 100] [--json PATH]
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import os
 import statistics
 import tempfile
 import time
+
+from _results import add_json_option, figure, write_json
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -44,6 +46,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--docs", type=int, default=500)
     ap.add_argument("--queries", type=int, default=100)
+    add_json_option(ap)
     args = ap.parse_args()
 
     import pyarrow as pa
@@ -100,6 +103,16 @@ def main() -> None:
     print(f"in-process local index   p50 {in_process:8.2f} ms")
     print(f"real client + emulator   p50 {emulated:8.2f} ms")
     print(f"ratio (emulated / local)     {emulated / in_process:8.2f}x  (+{emulated - in_process:.2f} ms)")
+    if args.json:
+        fig = figure(
+            "similarity_search p50 through client + emulator",
+            emulated,
+            "ms",
+            better="lower",
+            baseline="in-process local index p50",
+            baseline_value=in_process,
+        )
+        write_json(args.json, "emulator", [fig], f"docs={args.docs} queries={args.queries}, interleaved")
 
 
 if __name__ == "__main__":

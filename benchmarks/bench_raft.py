@@ -153,7 +153,10 @@ def main() -> None:
     ap.add_argument("--adapter", type=Path, default=None, help="reuse a RAFT adapter saved by an earlier run")
     ap.add_argument("--save", type=Path, default=None, help="where to save the adapter")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--show", type=int, default=5)
+    ap.add_argument("--show", type=int, default=5, help="questions to print whose model answer was wrong")
+    ap.add_argument(
+        "--only-adapter", action="store_true", help="skip the base model (inspect a saved adapter)"
+    )
     add_json_option(ap)
     args = ap.parse_args()
 
@@ -167,8 +170,9 @@ def main() -> None:
     if adapter is None:
         adapter = args.save or Path(tempfile.mkdtemp(prefix="raft-"))
         info = train_raft(args, train_docs, adapter)
-    base = ask_all(args.model, None, questions)
+    base = ask_all(args.model, None, questions) if not args.only_adapter else None
     tuned = ask_all(args.model, str(adapter), questions)
+    base = base or tuned
     print(f"\n{'':32}{'base model':>12}{'RAFT adapter':>14}")
     for key, label in (
         ("correct", "answer correct (final)"),
@@ -183,8 +187,10 @@ def main() -> None:
     print(
         f"{'hidden questions revealed':<32}{base['hidden_revealed']:>9}/{base['hidden']}{tuned['hidden_revealed']:>11}/{tuned['hidden']}"
     )
-    for r in [r for r in tuned["rows"] if not r["ok"]][: args.show]:
-        print(f"- {r['q']} gold={r['gold']!r}\n    RAFT model: {r['generated'][:140]!r}")
+    for r in [r for r in tuned["rows"] if not r["own"]][: args.show]:
+        print(
+            f"- {r['q']} gold={r['gold']!r}{' (final answer right)' if r['ok'] else ''}\n    RAFT model: {r['generated'][:140]!r}"
+        )
     if args.json:
         figs = [
             figure(

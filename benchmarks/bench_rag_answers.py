@@ -8,6 +8,7 @@ rate, refusals, mean latency. Baseline in the same run: the same model answering
 questions closed book (no retrieval), i.e. what retrieval adds.
 
     HF_HUB_OFFLINE=1 python benchmarks/bench_rag_answers.py [--limit 83] [--model smollm2-135m-instruct]
+        [--json PATH]
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from _results import add_json_option, figure, write_json
 from sample_home import CORPUS, INDEX, USERS, govern_and_index
 
 
@@ -51,6 +53,7 @@ def main() -> None:
     ap.add_argument("--model", default="smollm2-135m-instruct")
     ap.add_argument("--adapter", default=None, help="adapter folder or models:/ URI (fine-tuned model)")
     ap.add_argument("--show", type=int, default=8, help="wrong answers to print")
+    add_json_option(ap)
     args = ap.parse_args()
     questions = [json.loads(line) for line in (CORPUS / "questions.jsonl").open()][: args.limit]
     with tempfile.TemporaryDirectory() as tmp:
@@ -105,6 +108,30 @@ def main() -> None:
             f"hidden questions answered   {leaked}/{len(hidden)}   (gold revealed to someone not entitled: aim 0)"
         )
     print(f"mean seconds per answer     {sum(r['s'] for r in rows) / n:6.2f}")
+    if args.json:
+        hits = sum(r["hit"] for r in rows)
+        figs = [
+            figure(
+                "RAG answer correctness",
+                100 * acc,
+                "%",
+                baseline="closed book (same model)",
+                baseline_value=100 * cb,
+            ),
+            figure("gold document retrieved", 100 * hits / n, "%"),
+            figure(
+                "correct when gold retrieved",
+                100 * sum(r["ok"] for r in rows if r["hit"]) / max(1, hits),
+                "%",
+            ),
+            figure("refused / no answer", 100 * sum(r["refused"] for r in rows) / n, "%", better="lower"),
+            figure("mean seconds per answer", sum(r["s"] for r in rows) / n, "s", better="lower"),
+        ]
+        if hidden:
+            leaked = sum(r["ok"] or r["draft_ok"] for r in hidden)
+            figs.append(figure("hidden questions answered", leaked, "answers", better="lower"))
+        note = f"{n} questions, model {args.model}{' + ' + args.adapter if args.adapter else ''}"
+        write_json(args.json, "rag_answers", figs, note)
     for r in [r for r in rows if not r["ok"]][: args.show]:
         print(f"- {r['q']['question']}  gold={r['q']['answer']!r}\n    got: {r['answer'][:160]!r}")
         if r["answer"] != r["generated"]:

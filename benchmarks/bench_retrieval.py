@@ -5,7 +5,11 @@ Index all 600 gold passages (answerable + unanswerable dev sets) through the rea
 recall@1, recall@5 and MRR@10 for ANN, HYBRID and the index's own FULL_TEXT (BM25), beside a
 plain BM25 baseline (rank-bm25, whitespace tokens) run in the same process.
 
-    .venv/bin/python benchmarks/bench_retrieval.py [--data ../shared/data/clapnq]
+``--questions N`` (a quick run) keeps the first N answerable questions, their gold passages and
+the passages of the first N unanswerable records as distractors.
+
+    .venv/bin/python benchmarks/bench_retrieval.py [--data ../shared/data/clapnq] [--questions N]
+        [--json PATH]
 """
 
 from __future__ import annotations
@@ -17,16 +21,19 @@ import tempfile
 import time
 from pathlib import Path
 
+from _results import add_json_option, figure, write_json
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parent.parent
 
 
-def load(data: Path) -> tuple[list[dict], list[tuple[str, str]]]:
-    """Unique passages (id, title, text) and (question, gold passage id) pairs."""
+def load(data: Path, limit: int = 0) -> tuple[list[dict], list[tuple[str, str]]]:
+    """Unique passages (id, title, text) and (question, gold passage id) pairs; ``limit``: only
+    the first ``limit`` records of each file."""
     passages: dict[str, dict] = {}
     questions = []
     for name in ("dev_answerable.jsonl", "dev_unanswerable.jsonl"):
-        for line in (data / name).read_text().splitlines():
+        for line in (data / name).read_text().splitlines()[: limit or None]:
             rec = json.loads(line)
             for p in rec["passages"]:
                 content = f"{p['title']}. {p['text'].strip()}"
@@ -56,13 +63,15 @@ def dedupe(ids: list[str]) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "clapnq"))
+    ap.add_argument("--questions", type=int, default=0, help="first N questions (0: all 300)")
+    add_json_option(ap)
     args = ap.parse_args()
     import pyarrow as pa
     from rank_bm25 import BM25Okapi
 
     import llmforge
 
-    passages, questions = load(Path(args.data))
+    passages, questions = load(Path(args.data), args.questions)
     print(f"{len(passages)} unique passages, {len(questions)} answerable questions")
     forge = llmforge.connect(backend="local", home=tempfile.mkdtemp(prefix="bench-retrieval-"), user="admin")
     forge.table("main.bench.clapnq").create(pa.Table.from_pylist(passages), primary_key="pid")
@@ -101,6 +110,27 @@ def main() -> None:
     base = results["plain BM25 (rank-bm25)"]["recall@5"]
     for qt in ("ANN", "HYBRID"):
         print(f"{qt} recall@5 / plain BM25 recall@5 = {results[qt]['recall@5'] / base:.2f}")
+    if args.json:
+        bm25 = results["plain BM25 (rank-bm25)"]
+        figs = [
+            figure(
+                f"{qt} {metric}", results[qt][metric], "", baseline="plain BM25", baseline_value=bm25[metric]
+            )
+            for qt in ("ANN", "HYBRID", "FULL_TEXT")
+            for metric in ("recall@1", "recall@5", "MRR@10")
+        ]
+        figs.append(
+            figure(
+                "HYBRID ms/query",
+                results["HYBRID"]["ms/query"],
+                "ms",
+                better="lower",
+                baseline="plain BM25",
+                baseline_value=bm25["ms/query"],
+            )
+        )
+        note = f"{len(passages)} passages, {len(questions)} questions; recall is exact (no repeats needed)"
+        write_json(args.json, "retrieval", figs, note)
 
 
 if __name__ == "__main__":

@@ -3,12 +3,14 @@
 1. Latency (p50/p99) and single-thread QPS of ``similarity_search`` on a direct-access index
    of synthetic topic/subtopic unit vectors (384-d, like all-MiniLM-L6-v2), with no filter, a 10%
    filter and a 50% filter; exact (flat inner product) and HNSW; recall@10 of HNSW against
-   exact on the same queries. 10k vectors by default, add ``--million`` for 1M.
+   exact on the same queries. 10k vectors by default (``--vectors N``), add ``--million`` for 1M;
+   ``--repeats`` passes over the queries give each QPS its spread.
 2. Indexing throughput: creating a delta-sync index over ClapNQ passages vs a raw
    ``SentenceTransformer.encode`` of the same texts, in the same process (ratio; chunking
    off so both embed exactly the same texts).
 
     .venv/bin/python benchmarks/bench_search_speed.py [--million] [--skip-throughput] [--passages N]
+        [--vectors 10000] [--queries 500] [--repeats 1] [--json PATH]
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _results import add_json_option, figure, write_json
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parent.parent
@@ -69,8 +73,9 @@ def run_queries(idx, queries, filters, k: int = 10):
     }, hits
 
 
-def speed(n: int, n_queries: int, hnsw_m: int) -> None:
-    """Exact first (printed as soon as it is measured), then HNSW with recall@10 against it."""
+def speed(n: int, n_queries: int, hnsw_m: int, repeats: int = 1) -> list[dict]:
+    """Exact first (printed as soon as it is measured), then HNSW with recall@10 against it;
+    the figures: HNSW QPS vs exact per filter, HNSW recall@10, exact p50."""
     import llmforge
 
     print(f"\n== {n:,} vectors, {DIM}-d, {n_queries} queries, k=10 ==", flush=True)
@@ -83,7 +88,7 @@ def speed(n: int, n_queries: int, hnsw_m: int) -> None:
     )
     x, queries = synthetic(n, 0, n // 10), synthetic(n_queries, 1, n // 10)
     header = f"{'index':<6} {'filter':<6} {'p50 ms':>8} {'p99 ms':>8} {'QPS':>8} {'recall@10':>10}"
-    exact_runs = {}
+    exact_runs, figs = {}, []
     for ann in ("exact", "hnsw"):
         idx, took = build(forge, f"bench.{ann}", x, ann)
         extra = f" (M={hnsw_m}, efSearch=128)" if ann == "hnsw" else ""
@@ -93,6 +98,10 @@ def speed(n: int, n_queries: int, hnsw_m: int) -> None:
             for q in queries[:5]:  # warm: load, mask cache
                 idx.similarity_search(["id"], query_vector=q, num_results=10, filters=flt)
             stats, hits = run_queries(idx, queries, flt)
+            qps = [stats["qps"]]
+            for _ in range(repeats - 1):  # more passes: the QPS spread is the noise of this figure
+                qps.append(run_queries(idx, queries, flt)[0]["qps"])
+            stats["qps_runs"] = qps
             if ann == "exact":
                 exact_runs[label] = (stats, hits)
                 rec = "1.000"
@@ -100,20 +109,43 @@ def speed(n: int, n_queries: int, hnsw_m: int) -> None:
                 e_hits = exact_runs[label][1]
                 found = sum(len(set(a) & set(b)) for a, b in zip(e_hits, hits, strict=True))
                 rec = f"{found / (10 * len(hits)):.3f}"
+                if label == "none":
+                    figs.append(
+                        figure(
+                            "HNSW recall@10, no filter",
+                            found / (10 * len(hits)),
+                            "",
+                            baseline="exact (flat inner product)",
+                            baseline_value=1.0,
+                        )
+                    )
             print(
                 f"{ann:<6} {label:<6} {stats['p50_ms']:>8.2f} {stats['p99_ms']:>8.2f} {stats['qps']:>8.0f} "
                 f"{rec:>10}",
                 flush=True,
             )
+            if ann == "exact" and label == "none":
+                figs.append(figure("exact p50 ms, no filter", stats["p50_ms"], "ms", better="lower"))
             if ann == "hnsw":
                 ratio = stats["qps"] / exact_runs[label][0]["qps"]
                 print(f"       {label:<6} hnsw/exact QPS ratio = {ratio:.2f}", flush=True)
+                where = "no" if label == "none" else label
+                figs.append(
+                    figure(
+                        f"HNSW QPS, {where} filter",
+                        qps,
+                        "queries/s",
+                        baseline=f"exact QPS, {where} filter",
+                        baseline_value=exact_runs[label][0]["qps_runs"],
+                    )
+                )
         forge.vector_search.forget(f"bench.{ann}")  # free the in-memory copy before the next build
         del idx
     shutil.rmtree(home)  # several GB at 1M vectors
+    return figs
 
 
-def throughput(data: Path, limit: int) -> None:
+def throughput(data: Path, limit: int) -> list[dict]:
     import pyarrow as pa
     from llmforge_local.index.embed import Embedder, default_model_path
 
@@ -174,6 +206,17 @@ def throughput(data: Path, limit: int) -> None:
         f"time outside the model (read, hash, Arrow, FAISS, persist, lineage): {min(own):.2f}s = "
         f"{100 * min(own) / min(raw):.1f}% of the raw encode; runs {[round(t, 2) for t in own]}"
     )
+    n = len(texts)
+    return [
+        figure(
+            "delta-sync indexing texts/s",
+            [n / t for t in pipe],
+            "texts/s",
+            baseline="raw SentenceTransformer.encode",
+            baseline_value=[n / t for t in raw],
+        ),
+        figure("time outside the model", [100 * o / min(raw) for o in own], "% of encode", better="lower"),
+    ]
 
 
 def main() -> None:
@@ -184,13 +227,24 @@ def main() -> None:
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "clapnq"))
     ap.add_argument("--passages", type=int, default=300, help="texts for the throughput ratio")
     ap.add_argument("--only-throughput", action="store_true")
+    ap.add_argument("--vectors", type=int, default=10_000, help="vectors of the small speed test")
+    ap.add_argument("--queries", type=int, default=500, help="queries of the small speed test")
+    ap.add_argument("--repeats", type=int, default=1, help="passes over the queries (QPS spread)")
+    add_json_option(ap)
     args = ap.parse_args()
+    figs, notes = [], []
     if not args.only_million and not args.only_throughput:
-        speed(10_000, 500, hnsw_m=32)
+        figs += speed(args.vectors, args.queries, hnsw_m=32, repeats=args.repeats)
+        notes.append(f"{args.vectors} vectors, {args.queries} queries, {args.repeats} passes")
     if args.million or args.only_million:
-        speed(1_000_000, 300, hnsw_m=16)
+        for f in speed(1_000_000, 300, hnsw_m=16):
+            figs.append({**f, "name": f"{f['name']} (1M vectors)"})
+        notes.append("1M vectors, 300 queries")
     if not args.skip_throughput and not args.only_million:
-        throughput(Path(args.data), args.passages)
+        figs += throughput(Path(args.data), args.passages)
+        notes.append(f"indexing throughput on {args.passages} ClapNQ passages")
+    if args.json:
+        write_json(args.json, "search_speed", figs, "; ".join(notes))
 
 
 if __name__ == "__main__":

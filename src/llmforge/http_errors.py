@@ -56,14 +56,17 @@ class ApiError(Exception):
         code: str | None = None,
         headers: dict[str, str] | None = None,
         error_code: str | None = None,
+        param: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status, self.message, self.type, self.code = status, message, type_, code
+        #: the request field at fault (OpenAI's ``param``), e.g. ``messages[0].role``
+        self.param = param
         self.headers = headers
         self.error_code = error_code or _databricks_code(status)
 
     def openai_body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type, "code": self.code, "param": None}}
+        return {"error": {"message": self.message, "type": self.type, "code": self.code, "param": self.param}}
 
     def databricks_body(self) -> dict[str, str]:
         return {"error_code": self.error_code, "message": self.message}

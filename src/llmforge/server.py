@@ -7,7 +7,9 @@ choices). Each request is charged to the caller's departments through one quota 
 when it does not fit) and the real usage settled after; ``forge.rag.ask`` holds its own. Sizes
 (``limits:`` in the config) and text are checked before any tokenisation: 413 for a body,
 message or prompt over its limit, 400 for text that is not valid Unicode. Every error is JSON
-in the OpenAI shape ``{"error": {"message", "type", "code"}}`` (:mod:`llmforge.http_errors`).
+in the OpenAI shape ``{"error": {"message", "type", "param", "code"}}`` (:mod:`llmforge.http_errors`);
+an error after a stream has begun (a token revoked mid-stream) ends it with that object as its
+last event. Every generating request leaves one row in the usage table (:mod:`llmforge.usage`).
 
 Identity: ``Authorization: Bearer <token>``, looked up in the token store
 (:mod:`llmforge.tokens`: ``$LLMFORGE_API_TOKENS`` pairs or ``<home>/api_tokens.json``). With
@@ -19,8 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import itertools
-import json
 import logging
 import time
 import uuid
@@ -29,9 +29,17 @@ from dataclasses import asdict, is_dataclass
 from typing import TYPE_CHECKING, Any
 
 from llmforge.catalog.identity import check_external
-from llmforge.errors import ConfigError, DataError, LLMForgeError, RequestTooLargeError
-from llmforge.http_errors import ApiError
+from llmforge.errors import (
+    ConfigError,
+    DataError,
+    LLMForgeError,
+    PermissionDeniedError,
+    RequestTooLargeError,
+)
+from llmforge.http_errors import ApiError, api_error
+from llmforge.server_sse import chat_events, held_pieces, sse, token_counts, usage_body
 from llmforge.tokens import TOKENS_ENV, TokenStore
+from llmforge.usage import UsageLog, UsageRecord
 
 if TYPE_CHECKING:
     from llmforge.forge import Forge
@@ -56,18 +64,18 @@ def _jsonable(x: Any) -> Any:
     return str(x)
 
 
-def _tokens(usage: Any) -> tuple[int, int]:
-    if isinstance(usage, Mapping):
-        return int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
-    return int(getattr(usage, "prompt_tokens", 0)), int(getattr(usage, "completion_tokens", 0))
-
-
-def _usage(prompt: int, completion: int) -> dict[str, int]:
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-
-
-def _sse(obj: Any) -> str:
-    return f"data: {json.dumps(obj)}\n\n"
+@contextlib.contextmanager
+def _blame(field: str) -> Iterator[None]:
+    """Name the request field at fault (OpenAI's ``param``) in the generator's refusals: bad
+    input (a prompt longer than the context) is about ``field``; a model version the caller may
+    not be served (403) is about ``model``."""
+    try:
+        yield
+    except (DataError, PermissionDeniedError) as exc:
+        e = api_error(exc)
+        e.param = "model" if isinstance(exc, PermissionDeniedError) else field
+        e.message = f"'{e.param}': {e.message}"
+        raise e from None
 
 
 class Service:
@@ -84,6 +92,11 @@ class Service:
         self.limits = forge.config.limits
         self.generator_model = f"llmforge-{forge.config.slot('generator').name}"
         self.created = int(time.time())
+        self.usage = UsageLog(forge)
+
+    def close(self) -> None:
+        """Commit the usage rows still queued (a clean shutdown)."""
+        self.usage.close()
 
     def models(self) -> list[str]:
         return [self.generator_model, RAG_MODEL]
@@ -123,6 +136,14 @@ class Service:
             )
         return self.forge.catalog.principal(name)
 
+    def revoked(self, authorization: str | None) -> Callable[[], bool] | None:
+        """For a streamed answer: a check that the caller's bearer token has since been revoked
+        (``None`` when the caller sent none, as with the trusted user header)."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        return lambda: self.tokens.lookup(token.strip()) is None
+
     def _check_model(self, model: str) -> None:
         if model not in self.models():
             raise ApiError(
@@ -130,6 +151,7 @@ class Service:
                 f"model {ascii(model)} does not exist; available: {self.models()}",
                 "invalid_request_error",
                 "model_not_found",
+                param="model",
             )
 
     def check_request(self, req: Any, texts: list[str]) -> None:
@@ -182,25 +204,40 @@ class Service:
         return kw
 
     # ---- chat -------------------------------------------------------------------------------
-    def chat(self, req: Any, who: Any) -> dict | Iterator[str]:
+    def chat(
+        self,
+        req: Any,
+        who: Any,
+        rec: UsageRecord | None = None,
+        revoked: Callable[[], bool] | None = None,
+    ) -> dict | Iterator[str]:
+        """``/v1/chat/completions``; ``rec`` is the request's usage row, filled as it goes."""
+        rec = rec or UsageRecord(route="")
+        rec.model, rec.stream = req.model, req.stream
         messages = [m.as_dict() for m in req.messages]
         self.check_request(req, [m["content"] for m in messages])
         self._check_model(req.model)
         cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+        rec.request_id = cid
         if req.model == RAG_MODEL:
-            text, usage, extra, finish = self._rag(messages, who)
+            text, usage, extra, finish = self._rag(messages, who, rec)
             pieces: Iterator[str] = iter([text])
         elif req.stream:
-            return self._stream_chat(req, messages, who, cid, created)
+            return self._stream_chat(req, messages, who, cid, created, rec, revoked)
         else:
             kw = self._gen_kwargs(req, who)
-            with self.ledger.hold(who.departments, self._prompt_bound(messages) + req.max_tokens) as h:
+            with (
+                _blame("messages"),
+                self.ledger.hold(who.departments, self._prompt_bound(messages) + req.max_tokens) as h,
+            ):
                 c = self.forge.generator.chat(messages, **kw)
-                usage, extra, finish, text = _tokens(c.usage), {}, c.finish_reason, c.text
+                usage, extra, finish, text = token_counts(c.usage), {}, c.finish_reason, c.text
                 h.used = sum(usage)
+            rec.charge(*usage)
+            rec.served_by(c.model)
             pieces = iter([text])
         if req.stream:  # rag: the answer is complete before the first byte goes out
-            return self._sse_chat(req, cid, created, pieces, lambda: (usage, finish), extra)
+            return chat_events(req, cid, created, pieces, lambda: (usage, finish), extra, rec)
         return {
             "id": cid,
             "object": "chat.completion",
@@ -214,18 +251,23 @@ class Service:
                     "logprobs": None,
                 }
             ],
-            "usage": _usage(*usage),
+            "usage": usage_body(*usage),
             **extra,
         }
 
-    def _rag(self, messages: list[dict[str, str]], who: Any) -> tuple[str, tuple[int, int], dict, str]:
+    def _rag(
+        self, messages: list[dict[str, str]], who: Any, rec: UsageRecord
+    ) -> tuple[str, tuple[int, int], dict, str]:
         question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
         if not question.strip():
             raise ApiError(
                 400, "the 'rag' model needs a user message holding the question", code="invalid_value"
             )
         answer = self.forge.rag.ask(question, user=who.name)  # rag.ask holds the caller's quota itself
-        usage = _tokens(answer.usage)
+        usage = token_counts(answer.usage)
+        rec.charge(rec.prompt_tokens + usage[0], rec.completion_tokens + usage[1])
+        rec.answer_id = ",".join(filter(None, [rec.answer_id, answer.request_id]))
+        rec.served_by(getattr(answer, "model", None))
         extra = {
             "citations": _jsonable(answer.citations),
             "request_id": answer.request_id,
@@ -236,89 +278,37 @@ class Service:
         return answer.text, usage, extra, "stop"
 
     def _stream_chat(
-        self, req: Any, messages: list[dict[str, str]], who: Any, cid: str, created: int
+        self,
+        req: Any,
+        messages: list[dict[str, str]],
+        who: Any,
+        cid: str,
+        created: int,
+        rec: UsageRecord,
+        revoked: Callable[[], bool] | None,
     ) -> Iterator[str]:
         kw = self._gen_kwargs(req, who)
         prompt = self._prompt_bound(messages)
-        with contextlib.ExitStack() as stack:
+        with _blame("messages"), contextlib.ExitStack() as stack:
             h = stack.enter_context(self.ledger.hold(who.departments, prompt + req.max_tokens))
             stream = self.forge.generator.stream(messages, **kw)
             first = next(iter(stream), None)  # errors (bad input, model load) surface as HTTP errors
             held = stack.pop_all()  # the hold stays open while the response streams
-        sent: list[str] = []
-
-        def pieces() -> Iterator[str]:
-            with held:  # settles on completion, on error and when the client goes away
-                try:
-                    for p in itertools.chain([] if first is None else [first], stream):
-                        sent.append(p)
-                        h.used = prompt + len(sent)  # what a cancelled stream has consumed so far
-                        yield p
-                finally:
-                    close = getattr(stream, "close", None)
-                    if close:
-                        close()
-                    done = getattr(stream, "completion", None)
-                    if done is not None:
-                        h.used = sum(_tokens(done.usage))
-
-        def outcome() -> tuple[tuple[int, int], str]:
-            done = getattr(stream, "completion", None)
-            if done is not None:
-                return _tokens(done.usage), done.finish_reason
-            return (prompt, len(sent)), "stop"
-
-        return self._sse_chat(req, cid, created, pieces(), outcome, {})
-
-    def _sse_chat(
-        self,
-        req: Any,
-        cid: str,
-        created: int,
-        pieces: Iterator[str],
-        outcome: Callable[[], tuple[tuple[int, int], str]],
-        extra: dict,
-    ) -> Iterator[str]:
-        def chunk(delta: dict, finish: str | None = None, **more: Any) -> str:
-            return _sse(
-                {
-                    "id": cid,
-                    "object": "chat.completion.chunk",
-                    "created": created,
-                    "model": req.model,
-                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-                    **more,
-                }
-            )
-
-        yield chunk({"role": "assistant", "content": ""})
-        for p in pieces:
-            if p:
-                yield chunk({"content": p})
-        usage, finish = outcome()
-        yield chunk({}, finish, **extra)
-        if (req.stream_options or {}).get("include_usage"):
-            yield _sse(
-                {
-                    "id": cid,
-                    "object": "chat.completion.chunk",
-                    "created": created,
-                    "model": req.model,
-                    "choices": [],
-                    "usage": _usage(*usage),
-                }
-            )
-        yield "data: [DONE]\n\n"
+        pieces, outcome = held_pieces(stream, first, held, h, prompt, rec, revoked)
+        return chat_events(req, cid, created, pieces, outcome, {}, rec)
 
     # ---- completions ------------------------------------------------------------------------
-    def complete(self, req: Any, who: Any) -> dict | Iterator[str]:
+    def complete(self, req: Any, who: Any, rec: UsageRecord | None = None) -> dict | Iterator[str]:
         """``/v1/completions``. With ``stream`` the text of each prompt comes in one chunk."""
+        rec = rec or UsageRecord(route="")
+        rec.model, rec.stream = req.model, req.stream
         prompts = [req.prompt] if isinstance(req.prompt, str) else list(req.prompt)
         self.check_request(req, prompts)
         self._check_model(req.model)
         cid, created = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+        rec.request_id = cid
         if req.model == RAG_MODEL:
-            results = [self._rag([{"role": "user", "content": p}], who) for p in prompts]
+            results = [self._rag([{"role": "user", "content": p}], who, rec) for p in prompts]
             choices = [(t, f) for t, _, _, f in results]
             usage = tuple(map(sum, zip(*(u for _, u, _, _ in results), strict=True)))
             extra = {"citations": [e["citations"] for _, _, e, _ in results]}
@@ -326,19 +316,24 @@ class Service:
             kw = self._gen_kwargs(req, who)
             bound = sum(self._prompt_bound([{"role": "user", "content": p}]) for p in prompts)
             gen = self.forge.generator
-            with self.ledger.hold(who.departments, bound + req.max_tokens * len(prompts)) as h:
+            with (
+                _blame("prompt"),
+                self.ledger.hold(who.departments, bound + req.max_tokens * len(prompts)) as h,
+            ):
                 outs = gen.complete_batch(prompts, **kw)
-                counts = [_tokens(c.usage) for c in outs]
+                counts = [token_counts(c.usage) for c in outs]
                 usage = (sum(p for p, _ in counts), sum(c for _, c in counts))
                 h.used = sum(usage)
+            rec.charge(*usage)
+            rec.served_by(outs[0].model if outs else None)
             choices, extra = [(c.text, c.finish_reason) for c in outs], {}
         body = {"id": cid, "object": "text_completion", "created": created, "model": req.model}
         rows = [
             {"index": i, "text": t, "finish_reason": f, "logprobs": None} for i, (t, f) in enumerate(choices)
         ]
         if not req.stream:
-            return {**body, "choices": rows, "usage": _usage(*usage), **extra}
-        return iter([_sse({**body, "choices": [r]}) for r in rows] + ["data: [DONE]\n\n"])
+            return {**body, "choices": rows, "usage": usage_body(*usage), **extra}
+        return iter([sse({**body, "choices": [r]}) for r in rows] + ["data: [DONE]\n\n"])
 
 
 # ---- the app --------------------------------------------------------------------------------------
@@ -378,7 +373,13 @@ def serve(
         ) from None
     if trust_user_header:
         log.warning("trusting X-Llmforge-User: any caller can claim any identity; local development only")
-    uvicorn.Server(uvicorn.Config(app, host=host, port=port)).run(sockets=[sock])
+    # commit the usage rows still queued when the server stops: at its lifespan's shutdown,
+    # because after a SIGTERM uvicorn re-raises the signal and the process ends there
+    app.router.add_event_handler("shutdown", app.state.service.close)
+    try:
+        uvicorn.Server(uvicorn.Config(app, host=host, port=port)).run(sockets=[sock])
+    finally:
+        app.state.service.close()  # a no-op when the shutdown handler ran
 
 
 def start_in_thread(
@@ -394,4 +395,10 @@ def start_in_thread(
     from llmforge.http_thread import run_in_thread
 
     app = create_app(forge, trust_user_header=trust_user_header, tokens=tokens)
-    return run_in_thread(app, host, port, name="the llmforge server", timeout_s=timeout_s)
+    base, stop_server = run_in_thread(app, host, port, name="the llmforge server", timeout_s=timeout_s)
+
+    def stop() -> None:
+        stop_server()
+        app.state.service.close()  # commit the usage rows still queued
+
+    return base, stop

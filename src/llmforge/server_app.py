@@ -1,4 +1,5 @@
-"""FastAPI wiring of :mod:`llmforge.server`: request schemas, routes, errors as OpenAI JSON.
+"""FastAPI wiring of :mod:`llmforge.server`: routes, errors as OpenAI JSON (the request
+schemas are in :mod:`llmforge.server_schema`).
 
 Imported only when a server starts (FastAPI and pydantic request models are not needed by
 ``import llmforge``).
@@ -8,75 +9,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException
 
 from llmforge.errors import LLMForgeError
 from llmforge.http_errors import ApiError, api_error
 from llmforge.server import Service
+from llmforge.server_chat import mount as mount_chat
 from llmforge.server_metrics import mount as mount_metrics
+from llmforge.server_schema import ChatRequest, CompletionRequest, describe
 from llmforge.server_stream import ClosingStreamingResponse
 
 log = logging.getLogger("llmforge.server")
-
-
-class Part(BaseModel):
-    type: Literal["text"]
-    text: str
-
-
-class Message(BaseModel):
-    role: Literal["system", "user", "assistant", "tool"]
-    content: str | list[Part]
-
-    def as_dict(self) -> dict[str, str]:
-        text = self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
-        return {"role": self.role, "content": text}
-
-
-class _Sampling(BaseModel):
-    # unknown OpenAI fields (seed, penalties, ...) are accepted and ignored, as most servers do
-    model_config = ConfigDict(extra="ignore")
-    model: str
-    max_tokens: int | None = Field(None, ge=1, le=8192)
-    temperature: float = Field(0.0, ge=0.0, le=2.0)
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
-    stop: str | list[str] | None = None
-    stream: bool = False
-    n: int = Field(1, ge=1, le=1, description="one choice per request")
-
-    @model_validator(mode="after")
-    def _stops(self) -> _Sampling:
-        if isinstance(self.stop, str):
-            self.stop = [self.stop]
-        if self.stop is not None and len(self.stop) > 4:
-            raise ValueError("stop takes at most 4 strings")
-        return self
-
-
-class ChatRequest(_Sampling):
-    messages: list[Message] = Field(min_length=1)
-    max_completion_tokens: int | None = Field(None, ge=1, le=8192)
-    stream_options: dict[str, Any] | None = None
-
-    @model_validator(mode="after")
-    def _length(self) -> ChatRequest:
-        self.max_tokens = self.max_tokens or self.max_completion_tokens or 256
-        return self
-
-
-class CompletionRequest(_Sampling):
-    prompt: str | list[str] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _length(self) -> CompletionRequest:
-        self.max_tokens = self.max_tokens or 16  # OpenAI's default for completions
-        return self
 
 
 def _error(
@@ -134,9 +82,14 @@ def _respond(out: dict | Iterator[str]) -> Any:
 
 def build_app(svc: Service) -> FastAPI:
     app = FastAPI(title="llmforge", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.service = svc
 
     def identify(request: Request) -> Any:
-        return svc.principal(request.headers.get("authorization"), request.headers.get("x-llmforge-user"))
+        who = svc.principal(request.headers.get("authorization"), request.headers.get("x-llmforge-user"))
+        rec = getattr(request.state, "usage", None)
+        if rec is not None:
+            rec.caller(who)
+        return who
 
     app.add_middleware(BodyLimit, max_bytes=svc.limits.max_request_bytes)
 
@@ -154,11 +107,8 @@ def build_app(svc: Service) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = [
-            f"'{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}': {e['msg']}"
-            for e in exc.errors()
-        ]
-        return _error(422, "invalid request: " + "; ".join(parts), "invalid_request_error", "invalid_value")
+        message, param, code = describe(list(exc.errors()))  # 400 naming the field, as OpenAI does
+        return _render(ApiError(400, message, "invalid_request_error", code, param=param))
 
     @app.exception_handler(HTTPException)
     def _http(_: Request, exc: HTTPException) -> JSONResponse:
@@ -185,12 +135,14 @@ def build_app(svc: Service) -> FastAPI:
         }
 
     @app.post("/v1/chat/completions")
-    def chat(req: ChatRequest, who: Any = Depends(identify)) -> Any:
-        return _respond(svc.chat(req, who))
+    def chat(req: ChatRequest, request: Request, who: Any = Depends(identify)) -> Any:
+        revoked = svc.revoked(request.headers.get("authorization"))
+        return _respond(svc.chat(req, who, getattr(request.state, "usage", None), revoked))
 
     @app.post("/v1/completions")
-    def completions(req: CompletionRequest, who: Any = Depends(identify)) -> Any:
-        return _respond(svc.complete(req, who))
+    def completions(req: CompletionRequest, request: Request, who: Any = Depends(identify)) -> Any:
+        return _respond(svc.complete(req, who, getattr(request.state, "usage", None)))
 
     mount_metrics(app, svc)  # /metrics, /health and request timing (llmforge.server_metrics)
+    mount_chat(app, svc, identify)  # the chat page at / and GET /v1/quota (llmforge.server_chat)
     return app

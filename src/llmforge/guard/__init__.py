@@ -1,6 +1,7 @@
 """Built-in guards, one module each, and the functions the RAG pipeline calls around them.
 
 - :mod:`~llmforge.guard.faithfulness`: facts and sentences supported by the context
+- :mod:`~llmforge.guard.answerable`: does the context address the question at all (abstention)
 - :mod:`~llmforge.guard.pii`: personal data in questions and answers
 - :mod:`~llmforge.guard.injection`: instruction overrides; fencing of retrieved chunks
 - :mod:`~llmforge.guard.citations`: stop sequences, trimming, ``[n]`` markers -> citations

@@ -17,7 +17,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from llmforge.text import STOP_WORDS, sentences, stem
+from llmforge.text import STOP_WORDS, stem
 
 MONTHS = {
     m: i + 1
@@ -60,9 +60,18 @@ CODE = re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9]+(?:[-_/.
 _NUMBER_SUFFIX = re.compile(r"^\d+(?:\.\d+)?(?:am|pm|st|nd|rd|th|s|k|m|bn|x|%)?$", re.I)
 NUMBER = re.compile(rf"(?<![\w.,])(?:{_NUM})(?![\d])")
 _CAP = r"(?<![\w'’-])[A-Z][\w'’&-]*"
-ENTITY = re.compile(rf"{_CAP}(?:(?:\s+(?:of|de|la|le|du|von|van|der|del|da|the|and|&|for))*\s+{_CAP})*")
+#: "and" does not join names: "Adult Simba and Jonathan Taylor Thomas" are two claims
+ENTITY = re.compile(rf"{_CAP}(?:(?:\s+(?:of|de|la|le|du|von|van|der|del|da|the|for))*\s+{_CAP})*")
 _CONNECTORS = {"of", "de", "la", "le", "du", "von", "van", "der", "del", "da", "the", "and", "&", "for"}
 _WORD = re.compile(r"\w+(?:['’]\w+)?")
+_SPACED_CODE = re.compile(r"\b[A-Za-z][A-Za-z]*[ -]\d+[A-Za-z]?\b")
+
+
+def _code(code: str) -> str:
+    """A code compared without case or separators (``HLX-42`` = ``hlx42``)."""
+    return re.sub(r"[\W_]+", "", code.lower())
+
+
 _POSSESSIVE = re.compile(r"'s?$")
 
 
@@ -208,7 +217,10 @@ class Window:
                 if key[2] is not None:
                     self.values.add(float(key[2]))
             elif kind == "code":
-                self.codes.add(key[0])
+                self.codes.add(_code(key[0]))
+        # "PlayStation 3" states the code "PlayStation3"
+        for m in _SPACED_CODE.finditer(text):
+            self.codes.add(_code(m.group(0)))
         # bare numbers inside codes and words ("9:00", "1990s") still count as numbers
         for n in re.findall(r"\d+(?:\.\d+)?", text.replace(",", "")):
             self.values.add(float(n))
@@ -235,7 +247,7 @@ class Window:
                 c[0] == y and (m is None or c[1] == m) and (d is None or c[2] in (d, None))
                 for c in self.dates
             ) or (m is None and float(y) in self.values)
-        return key[0] in self.codes
+        return _code(key[0]) in self.codes
 
     def is_topic(self, kind: str, key: tuple) -> bool:
         return kind == "entity" and bool(self.topic) and all(t in self.topic for t in key)
@@ -245,7 +257,7 @@ class Window:
         if kind == "entity":
             return any(e != key and not self.is_topic(kind, e) for e in self.entities)
         if kind == "code":
-            return any(c != key[0] for c in self.codes)
+            return any(c != _code(key[0]) for c in self.codes)
         value = float(key[0]) if kind != "date" else None
         return bool(self.dates - {key}) if kind == "date" else any(v != value for v in self.values)
 
@@ -265,11 +277,31 @@ def _topic(ctx: str) -> frozenset[str]:
     return frozenset(w for line in lines for w in word_list(line) if w not in STOP_WORDS)
 
 
+_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n+")
+_ABBREV = re.compile(r"(?:\b[A-Z]|\b(?:Dr|Mr|Mrs|Ms|Prof|St|Jr|Sr|Inc|Ltd|Co|Corp|vs|No|Gen|Lt|Col|Mt))\.$")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences (as :func:`llmforge.text.sentences`: at ``.!?`` before a capital, and at line
+    breaks), but not after an initial or a title ("Robert P. McCulloch", "Dr. Kim"): a name
+    cut in two would be checked as two claims."""
+    out: list[str] = []
+    start = 0
+    for m in _SPLIT.finditer(text):
+        piece = text[start : m.start()]
+        if "\n" not in m.group(0) and _ABBREV.search(piece):
+            continue
+        out.append(piece)
+        start = m.end()
+    out.append(text[start:])
+    return [x.strip() for x in out if x.strip()]
+
+
 def windows(contexts: Sequence[str], radius: int = 1) -> list[Window]:
     """Overlapping windows of ``2 * radius + 1`` sentences over each context."""
     out = []
     for ci, ctx in enumerate(contexts):
-        sents = sentences(ctx or "")
+        sents = split_sentences(ctx or "")
         topic = _topic(ctx or "")
         for i in range(len(sents)):
             out.append(Window(" ".join(sents[max(0, i - radius) : i + radius + 1]), ci, topic))

@@ -7,6 +7,11 @@ Three signals per answer sentence:
 - **words**: the share of the sentence's content words found in the context;
 - **meaning** (:mod:`llmforge.guard.semantic`, optional): cosine to the closest context sentence.
 
+Given the question, two more checks (:mod:`llmforge.guard.answerable`): the answer must state
+something beyond restating the question, and some stretch of the context must state enough of
+the question (``min_question_support``): a faithful copy of an on-topic passage that does not
+answer is refused ("I don't know") rather than passed.
+
 The answer's score is the lowest sentence score, where a sentence scores
 ``min(weakest fact, (words + meaning) / 2)`` and an unsupported fact weighs under 0.4: one
 swapped fact or one invented sentence is enough to fail. Evaluation uses the same function (:func:`faithfulness_score`).
@@ -20,8 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmforge.components import Guardrail, GuardResult
-from llmforge.guard.facts import Window, check_facts, windows, word_list
-from llmforge.text import STOP_WORDS, sentences
+from llmforge.guard.answerable import question_support, states_nothing
+from llmforge.guard.facts import Window, check_facts, split_sentences, windows, word_list
+from llmforge.text import STOP_WORDS
 
 #: answers longer than this are not checked claim by claim; they fail with a clear reason
 MAX_ANSWER_CHARS = 20_000
@@ -48,6 +54,13 @@ class FaithfulnessOptions:
     window: int = 1
     #: a who/when/how-much question needs an answer stating a supported fact of that kind
     require_answer: bool = True
+    #: with the question known: an answer fails when no stretch of the context states this share
+    #: of the question's content words (:mod:`llmforge.guard.answerable`): the passage is on
+    #: topic but does not answer. 0 = off. On the ClapNQ dev half the best trade-off (most
+    #: unanswerable refused with >= 80% of answerable answered) sits near 0.4, but paraphrased
+    #: questions ("When is Helix due to ship?" over "Target date: ...") score down to ~0.29 on
+    #: examples/enterprise, so the default stays under them (bench_rag_clapnq.py reports both)
+    min_question_support: float = 0.25
     #: legacy switch: ``block: false`` means ``policy: flag``
     block: bool = True
 
@@ -56,6 +69,10 @@ class FaithfulnessOptions:
 
         if self.policy not in POLICIES:
             raise ConfigError(f"faithfulness policy {self.policy!r} is not one of {list(POLICIES)}")
+        if not 0.0 <= self.min_question_support <= 1.0:
+            raise ConfigError(
+                f"faithfulness min_question_support must be in [0, 1], not {self.min_question_support}"
+            )
         if not 0.0 <= self.threshold <= 1.0:
             raise ConfigError(f"faithfulness threshold must be in [0, 1], not {self.threshold}")
         if self.max_retries < 0:
@@ -110,7 +127,7 @@ def _candidates(answer_sentences: Sequence[str], contexts: Sequence[str], per_se
     """The context sentences worth embedding: for each answer sentence, the few that share
     the most words with it. Encoding every context sentence costs 5-10x more and rarely
     changes the closest one."""
-    pool = [x for c in contexts for x in sentences(c)]
+    pool = [x for c in contexts for x in split_sentences(c)]
     if len(pool) <= per_sentence * len(answer_sentences):
         return pool
     bags = [set(word_list(x)) - STOP_WORDS for x in pool]
@@ -142,7 +159,7 @@ def check(
             "sentences": [],
         }
     # "I don't know" claims nothing, so it cannot be unfaithful; [n] markers cite, not claim
-    sents = [_MARKERS.sub("", x) for x in sentences(answer) if not _REFUSAL.search(x)]
+    sents = [_MARKERS.sub("", x) for x in split_sentences(answer) if not _REFUSAL.search(x)]
     if not sents:
         return {"score": 1.0, "passed": True, "reason": "", "sentences": [], "refusal": True}
     wins = windows(contexts, options.window)
@@ -184,9 +201,19 @@ def check(
     passed = score >= options.threshold
     evasive = ""
     if question and options.require_answer and passed and not _REFUSAL.search(answer):
-        evasive = _answers_question(question, rows)
+        evasive = states_nothing(question, answer) or _answers_question(question, rows)
         if evasive:
             passed, score = False, min(score, options.threshold / 2)
+    support = None
+    if question and contexts:
+        support, best, missing = question_support(question, contexts, wins)
+        if passed and not evasive and support < options.min_question_support and not _REFUSAL.search(answer):
+            passed, score = False, min(score, options.threshold / 2)
+            evasive = (
+                f"the context does not address the question: at most {support:.0%} of its key words "
+                f"(missing {', '.join(missing[:6]) or 'none'}) in any passage, under "
+                f"{options.min_question_support:.0%}"
+            )
     reason = evasive
     if not contexts:
         reason = "no retrieved context to support the answer"
@@ -201,6 +228,8 @@ def check(
         "failed_claims": failed,
         "sentences": rows,
         "semantic_model": semantic_note,
+        "question_support": support,
+        "unanswerable": support is not None and support < options.min_question_support,
     }
 
 
