@@ -41,6 +41,31 @@ def load_corpus(n_heldout: int, seed: int):
     return train_docs, held_docs, questions
 
 
+def lora_run(model, tok, examples, args, device: str, progress: bool):
+    """``(LoRA-wrapped model, packed batches, loop options)`` for ``args.epochs`` over
+    ``examples`` (``args``: rank, lr, batch, max_len, seed) — the benchmarks' one training set-up."""
+    import torch
+    from llmforge_local.models import bf16_supported
+    from llmforge_local.train import data as D
+    from llmforge_local.train.loop import LoopOptions
+    from llmforge_local.train.lora import prepare
+
+    from llmforge.finetune_config import LoraOptions
+
+    torch.manual_seed(args.seed)
+    model = prepare(model, "lora", LoraOptions(r=args.rank, alpha=2 * args.rank, dropout=0.05))
+    batches = D.make_batches(D.pack(examples, args.max_len), args.batch, tok.pad_token_id)
+    opts = LoopOptions(
+        learning_rate=args.lr,
+        total_steps=args.epochs * len(batches),
+        warmup_ratio=0.05,
+        seed=args.seed,
+        bf16=bf16_supported(device),
+        progress=progress,
+    )
+    return model, batches, opts
+
+
 def closed_book(model, tok, questions, max_new_tokens: int) -> tuple[float, list[str]]:
     from llmforge.evaluation import closed_book_accuracy, generate_answers
 
@@ -79,13 +104,11 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
-    from llmforge_local.models import bf16_supported, default_device, load_causal_lm
+    from llmforge_local.models import default_device, load_causal_lm
     from llmforge_local.train import data as D
-    from llmforge_local.train.loop import LoopOptions, train
-    from llmforge_local.train.lora import prepare
+    from llmforge_local.train.loop import train
 
     from llmforge.evaluation import perplexity
-    from llmforge.finetune_config import LoraOptions
     from llmforge.pairs import pairs_table
 
     device = args.device or default_device()
@@ -126,18 +149,8 @@ def main() -> None:
         f"({time.perf_counter() - t0:.0f} s)"
     )
 
-    torch.manual_seed(args.seed)
-    model = prepare(model, "lora", LoraOptions(r=args.rank, alpha=2 * args.rank, dropout=0.05))
-    batches = D.make_batches(D.pack(train_ex, args.max_len), args.batch, tok.pad_token_id)
-    steps = args.epochs * len(batches)
-    opts = LoopOptions(
-        learning_rate=args.lr,
-        total_steps=steps,
-        warmup_ratio=0.05,
-        seed=args.seed,
-        bf16=bf16_supported(device),
-        progress=False,
-    )
+    model, batches, opts = lora_run(model, tok, train_ex, args, device, progress=False)
+    steps = opts.total_steps
     stopper = None
     if probe is not None:
         from llmforge_local.train.early_stop import EarlyStopper
@@ -179,35 +192,21 @@ def main() -> None:
         f"held-out-document perplexity {ppl_before:.2f} -> {ppl_after:.2f}"
     )
     if args.json:
-        fig = [
-            ("closed_book_accuracy", acc_after, "share", "higher", "base model", acc_before),
-            ("heldout_perplexity", ppl_after, "ppl", "lower", "base model", ppl_before),
-            ("train_tokens_per_second", res.tokens_per_second, "tokens/s", "higher", None, None),
-            ("train_seconds", res.seconds, "s", "lower", None, None),
+        from _results import figure, write_json
+
+        figs = [
+            figure(
+                "closed_book_accuracy", acc_after, "share", baseline="base model", baseline_value=acc_before
+            ),
+            figure("heldout_perplexity", ppl_after, "ppl", "lower", "base model", ppl_before),
+            figure("train_tokens_per_second", res.tokens_per_second, "tokens/s"),
+            figure("train_seconds", res.seconds, "s", "lower"),
         ]
-        args.json.write_text(
-            json.dumps(
-                {
-                    "schema": 1,
-                    "benchmark": "learns_business",
-                    "figures": [
-                        {
-                            "name": n,
-                            "value": v,
-                            "unit": u,
-                            "better": b,
-                            "baseline": bn,
-                            "baseline_value": bv,
-                            "ratio": (v / bv) if bv else None,
-                            "repeats": 1,
-                            "spread": None,
-                        }
-                        for n, v, u, b, bn, bv in fig
-                    ],
-                    "notes": f"{res.steps} steps, augment={args.augment}, replay={args.replay}",
-                },
-                indent=1,
-            )
+        write_json(
+            args.json,
+            "learns_business",
+            figs,
+            f"{res.steps} steps, augment={args.augment}, replay={args.replay}",
         )
     for q, a, b in list(zip(questions, ans_before, ans_after, strict=True))[:5]:
         print(f"- {q['question']} (gold: {q['answer']})\n    before: {a[:90]!r}\n    after:  {b[:90]!r}")

@@ -45,12 +45,10 @@ def split(seed: int, share: float):
 
 def train_raft(args, train_docs, out: Path) -> dict:
     import torch
-    from llmforge_local.models import bf16_supported, default_device, load_causal_lm
+    from llmforge_local.models import default_device, load_causal_lm
     from llmforge_local.train import data as D
-    from llmforge_local.train.loop import LoopOptions, train
-    from llmforge_local.train.lora import prepare
+    from llmforge_local.train.loop import train
 
-    from llmforge.finetune_config import LoraOptions
     from llmforge.pairs import pairs_table
     from llmforge.pairs.raft import RaftOptions, raft_table
 
@@ -65,18 +63,10 @@ def train_raft(args, train_docs, out: Path) -> dict:
     device = default_device()
     model, tok = load_causal_lm(args.model, Path(tempfile.mkdtemp()), dtype=torch.float32, device=device)
     ex = D.build_examples(raft.select(["messages"]), tok, "CHAT_COMPLETION", args.max_len)
-    torch.manual_seed(args.seed)
-    model = prepare(model, "lora", LoraOptions(r=args.rank, alpha=2 * args.rank, dropout=0.05))
-    batches = D.make_batches(D.pack(ex, args.max_len), args.batch, tok.pad_token_id)
-    steps = args.epochs * len(batches)
-    opts = LoopOptions(
-        learning_rate=args.lr,
-        total_steps=steps,
-        warmup_ratio=0.05,
-        seed=args.seed,
-        bf16=bf16_supported(device),
-        progress=True,
-    )
+    from bench_learns_business import lora_run
+
+    model, batches, opts = lora_run(model, tok, ex, args, device, progress=True)
+    steps = opts.total_steps
     res = train(model, batches, opts, device=device)
     model.save_pretrained(out)
     tok.save_pretrained(out)
