@@ -27,7 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "examples" / "enterprise"
 
 
-def load_corpus(n_heldout: int, seed: int):
+def load_corpus(n_heldout: int, seed: int, only_asked: bool = False):
+    """(training documents, held-out documents, questions); ``only_asked`` trains on just the
+    documents some question is about (a quicker run of the same measurement)."""
     from llmforge.loaders import load_documents
 
     docs, _ = load_documents(CORPUS / "docs")
@@ -36,14 +38,17 @@ def load_corpus(n_heldout: int, seed: int):
     free = sorted(set(docs.column("document_id").to_pylist()) - asked)
     heldout = set(random.Random(seed).sample(free, min(n_heldout, len(free))))
     ids = docs.column("document_id").to_pylist()
-    train_docs = docs.take([i for i, d in enumerate(ids) if d not in heldout])
+    train_docs = docs.take(
+        [i for i, d in enumerate(ids) if d not in heldout and (d in asked or not only_asked)]
+    )
     held_docs = docs.take([i for i, d in enumerate(ids) if d in heldout])
     return train_docs, held_docs, questions
 
 
 def lora_run(model, tok, examples, args, device: str, progress: bool):
     """``(LoRA-wrapped model, packed batches, loop options)`` for ``args.epochs`` over
-    ``examples`` (``args``: rank, lr, batch, max_len, seed) — the benchmarks' one training set-up."""
+    ``examples`` (``args``: rank, lr, batch, max_len, seed, and ``method`` "lora" or "full")
+    — the benchmarks' one training set-up."""
     import torch
     from llmforge_local.models import bf16_supported
     from llmforge_local.train import data as D
@@ -53,7 +58,8 @@ def lora_run(model, tok, examples, args, device: str, progress: bool):
     from llmforge.finetune_config import LoraOptions
 
     torch.manual_seed(args.seed)
-    model = prepare(model, "lora", LoraOptions(r=args.rank, alpha=2 * args.rank, dropout=0.05))
+    method = getattr(args, "method", "lora")
+    model = prepare(model, method, LoraOptions(r=args.rank, alpha=2 * args.rank, dropout=0.05))
     batches = D.make_batches(D.pack(examples, args.max_len), args.batch, tok.pad_token_id)
     opts = LoopOptions(
         learning_rate=args.lr,
@@ -79,10 +85,17 @@ def main() -> None:
     ap.add_argument("--model", default="smollm2-135m-instruct")
     ap.add_argument("--device", default=None)
     ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--rank", type=int, default=32)
-    ap.add_argument("--batch", type=int, default=8, help="packed rows per optimizer step")
-    ap.add_argument("--max-len", type=int, default=512)
+    ap.add_argument("--method", choices=("lora", "full"), default="lora")
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--rank", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=4, help="packed rows per optimizer step")
+    ap.add_argument("--max-len", type=int, default=256)
+    ap.add_argument(
+        "--docs",
+        choices=("all", "asked"),
+        default="all",
+        help="train on every non-held-out document, or only on those a question is about (quicker)",
+    )
     ap.add_argument("--kinds", default="fact,acronym", help="pair kinds to train on")
     ap.add_argument("--heldout-docs", type=int, default=12)
     ap.add_argument("--max-new-tokens", type=int, default=32)
@@ -94,7 +107,16 @@ def main() -> None:
         help="phrasings per question (llmforge.pairs.augment: + reverse questions and short answers); 0 = off",
     )
     ap.add_argument(
+        "--relations", type=int, default=3, help="attribute re-wordings per question with --augment"
+    )
+    ap.add_argument(
         "--replay", action="store_true", help="mix in the base model's answers to general prompts"
+    )
+    ap.add_argument(
+        "--raw-text",
+        action="store_true",
+        help="also train on the training documents' own text (continued pre-training mixed in), "
+        "which keeps the model a model of the company's prose",
     )
     ap.add_argument("--probe", type=int, default=64, help="held-in closed-book probe questions (0 = off)")
     ap.add_argument("--evals-per-epoch", type=int, default=2, help="probe evaluations per epoch")
@@ -113,12 +135,14 @@ def main() -> None:
 
     device = args.device or default_device()
     home = Path(tempfile.mkdtemp(prefix="bench-business-"))
-    train_docs, held_docs, questions = load_corpus(args.heldout_docs, args.seed)
+    train_docs, held_docs, questions = load_corpus(args.heldout_docs, args.seed, args.docs == "asked")
     pairs = pairs_table(train_docs, kinds=tuple(args.kinds.split(",")))
     if args.augment:
         from llmforge.pairs.augment import AugmentOptions, augment_table
 
-        pairs = augment_table(pairs, AugmentOptions(phrasings=args.augment, seed=args.seed))
+        pairs = augment_table(
+            pairs, AugmentOptions(phrasings=args.augment, relations=args.relations, seed=args.seed)
+        )
     model, tok = load_causal_lm(args.model, home, dtype=torch.float32, device=device)
     if args.replay:
         import pyarrow as pa
@@ -134,6 +158,8 @@ def main() -> None:
 
         pairs, probe = split_probe(pairs, args.probe, args.seed)
     train_ex = D.build_examples(pairs, tok, "INSTRUCTION_FINETUNE", args.max_len)
+    if args.raw_text:
+        train_ex += D.build_examples(train_docs.select(["content"]), tok, "CONTINUED_PRETRAIN", args.max_len)
     held_text = D.build_examples(held_docs.select(["content"]), tok, "CONTINUED_PRETRAIN", args.max_len)
     print(
         f"{train_docs.num_rows} training documents -> {pairs.num_rows} pairs "
@@ -206,7 +232,8 @@ def main() -> None:
             args.json,
             "learns_business",
             figs,
-            f"{res.steps} steps, augment={args.augment}, replay={args.replay}",
+            f"{res.steps} steps, {args.method} lr {args.lr}, docs={args.docs}, augment={args.augment}, "
+            f"relations={args.relations}, replay={args.replay}, raw_text={args.raw_text}",
         )
     for q, a, b in list(zip(questions, ans_before, ans_after, strict=True))[:5]:
         print(f"- {q['question']} (gold: {q['answer']})\n    before: {a[:90]!r}\n    after:  {b[:90]!r}")

@@ -6,7 +6,14 @@ import pyarrow as pa
 import pytest
 
 from llmforge.errors import DataError
-from llmforge.pairs.augment import AugmentOptions, augment_table, replay_table, reverse_question, short_answer
+from llmforge.pairs.augment import (
+    AugmentOptions,
+    augment_table,
+    relation_questions,
+    replay_table,
+    reverse_question,
+    short_answer,
+)
 
 
 def pairs() -> pa.Table:
@@ -58,6 +65,60 @@ def test_short_answer_and_reverse_only_when_they_exist():
     assert short_answer("Is it done?", "Done.") is None
     assert reverse_question("Helix was approved by the board.") is None  # no named agent
     assert reverse_question("Vega is managed by Tom Berg.") == "What does Tom Berg manage?"
+
+
+def test_short_answer_keeps_function_words_that_belong_to_the_value():
+    assert short_answer("What is the status of Helix?", "The status of Helix is At risk.") == "At risk"
+    assert short_answer("What does WFH stand for?", "WFH stands for work from home.") == "work from home"
+    assert short_answer("Who owns Orion?", "Orion is owned by Priya Natarajan.") == "Priya Natarajan"
+
+
+def test_relation_questions_reword_the_attribute_by_the_answers_type():
+    owner = relation_questions(
+        "Who is the owner of Project Helix?", "The owner of Project Helix is Dana Kim."
+    )
+    assert owner[:2] == ["Who owns Project Helix?", "Who is responsible for Project Helix?"]
+    assert "Who is Project Helix's owner?" in owner
+    # a lower-case subject gets its article; a qualified agent keeps its qualifier
+    assert "Who owns the ledger-api service?" in relation_questions(
+        "Who is the service owner of ledger-api service?",
+        "The service owner of ledger-api service is Sofia Weber.",
+    )
+    assert "Who owns the contract with Beacon Payroll?" in relation_questions(
+        "Who is the contract owner of Beacon Payroll?", "The contract owner of Beacon Payroll is Priya Mori."
+    )
+    date = relation_questions(
+        "What is the renewal date of Coastal Bank?", "The renewal date of Coastal Bank is 2027-01-31."
+    )
+    assert "When does Coastal Bank renew?" in date and "When is the renewal date of Coastal Bank?" in date
+    money = relation_questions("What is the budget of Vega?", "The budget of Vega is $2.4M.")
+    assert "How much budget does Vega have?" in money
+    # a date question is not asked as an amount, nor an amount as a date
+    assert not any(q.startswith("When") for q in money)
+    assert not any(q.startswith("How much") for q in date)
+    assert relation_questions("What does SLO stand for?", "SLO stands for service level objective.")[0] == (
+        "What is SLO short for?"
+    )
+    assert relation_questions("Why did Helix slip?", "The vendor was late.") == []
+
+
+def test_relation_rewordings_join_the_table_capped_by_the_option():
+    table = pa.table(
+        {
+            "document_id": ["helix"],
+            "kind": ["fact"],
+            "prompt": ["Who is the owner of Project Helix?"],
+            "response": ["The owner of Project Helix is Dana Kim."],
+        }
+    )
+    rows = augment_table(table, AugmentOptions(phrasings=1, relations=2)).to_pylist()
+    assert [r["prompt"] for r in rows if r["kind"] == "fact+relation"] == [
+        "Who owns Project Helix?",
+        "Who is responsible for Project Helix?",
+    ]
+    assert not [
+        r for r in augment_table(table, AugmentOptions(relations=0)).to_pylist() if "relation" in r["kind"]
+    ]
 
 
 def test_replay_keeps_the_base_models_own_answers():

@@ -212,3 +212,29 @@ def test_an_unusable_adapter_fails_only_its_own_request(tiny, tmp_path):
     with pytest.raises(ModelError, match="engine: static"):
         broken.wait()
     assert good.wait().tokens == alone(model, tok, PROMPTS[0], 30)
+
+
+def test_freed_memory_goes_back_to_the_os_when_idle_and_under_steady_load(tiny, monkeypatch):
+    import time
+
+    from llmforge_local import engine as eng
+
+    calls: list[int] = []
+    monkeypatch.setattr(eng, "release_memory", lambda: calls.append(1))
+    monkeypatch.setattr(eng, "TRIM_EVERY", 4)
+    model, tok = tiny
+    e = engine(model, tok)
+    s = e.submit(seq(tok, PROMPTS[0], 12))
+    s.wait()
+    assert s.tokens == alone(model, tok, PROMPTS[0], 12)  # trimming never disturbs a sequence
+    deadline = time.monotonic() + 10
+    while len(calls) < 3 and time.monotonic() < deadline:  # 12 steps: every 4, then idle
+        time.sleep(0.05)
+    assert len(calls) >= 3
+
+
+def test_release_memory_is_safe_to_call():
+    from llmforge_local.engine import release_memory
+
+    release_memory()
+    release_memory()

@@ -72,6 +72,8 @@ class AugmentOptions:
     reverse: bool = True
     #: add a short-answer copy of each pair
     short_answers: bool = True
+    #: other wordings of an attribute question (:func:`relation_questions`), at most this many
+    relations: int = 3
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -98,21 +100,43 @@ def rephrase(question: str, n: int, rng: random.Random) -> list[str]:
     return out
 
 
+_COPULA = re.compile(r"\b(?:is|are|was|were|stands for|equals)\s+", re.I)
+
+
 def short_answer(question: str, answer: str) -> str | None:
     """The span of ``answer`` that the question does not already say ("Priya Natarajan" for
-    "Who owns Orion?" / "Orion is owned by Priya Natarajan."), or ``None`` when it is the whole."""
+    "Who owns Orion?" / "Orion is owned by Priya Natarajan."), or ``None`` when it is the whole.
+
+    Function words inside or right before the span stay with it ("At risk", "work from
+    home"): a span is a run of new words, bridged over words that carry no term."""
     asked = set(terms(question))
-    words = answer.strip().rstrip(".").split()
-    new = [bool(terms(w)) and not (set(terms(w)) & asked) for w in words]
+    text = answer.strip().rstrip(".")
+    # "<what was asked> is <value>": the value whole, whatever words it is made of
+    tail = list(_COPULA.finditer(text))
+    if tail:
+        value = text[tail[-1].end() :].strip(" ,;:")
+        head = text[: tail[-1].start()]
+        if value and not (set(terms(value)) & asked) and set(terms(head)) <= asked | set(terms("the of")):
+            return value if value != text else None
+    words = text.split()
+    flags = []  # True new, False asked, None neutral (no terms)
+    for w in words:
+        t = set(terms(w))
+        flags.append(None if not t else not (t & asked))
     best: tuple[int, int] = (0, 0)
-    start = None
-    for i, flag in enumerate([*new, False]):
-        if flag and start is None:
-            start = i
-        elif not flag and start is not None:
-            if i - start > best[1] - best[0]:
-                best = (start, i)
-            start = None
+    i = 0
+    while i < len(words):
+        if flags[i] is not True:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(words) and flags[j + 1] is not False:
+            j += 1
+        while j > i and flags[j] is None:  # no trailing function words
+            j -= 1
+        if j + 1 - i > best[1] - best[0]:
+            best = (i, j + 1)
+        i = j + 1
     span = " ".join(words[best[0] : best[1]]).strip(" ,;:")
     if not span or best[1] - best[0] == len(words):
         return None
@@ -127,6 +151,113 @@ def reverse_question(answer: str) -> str | None:
     if not m:
         return None
     return f"What does {m['agent']} {base_form(m['verb'])}?"
+
+
+_ATTR_Q = re.compile(r"^(?P<wh>Who|What) is the (?P<attr>[\w' -]+?) (?:of|for) (?P<subj>[^?]+?)\?$")
+_ACRONYM_Q = re.compile(r"^What does (?P<x>[A-Z][A-Za-z0-9&/-]*) stand for\?$")
+_EVENT_Q = re.compile(r"^What is the date for (?P<event>[^?]+?) in (?P<subj>[^?]+?)\?$")
+#: agent nouns and the verb a question about them uses ("owner" -> "Who owns X?")
+_AGENT_VERBS = {
+    "owner": "owns",
+    "sponsor": "sponsors",
+    "lead": "leads",
+    "leader": "leads",
+    "manager": "manages",
+    "approver": "approves",
+    "reviewer": "reviews",
+    "maintainer": "maintains",
+    "author": "wrote",
+    "founder": "founded",
+}
+#: "<event> date" attributes and how a question about the event asks for it
+_DATE_EVENTS = {
+    "target": ("When is {s} due?", "When will {s} be delivered?"),
+    "due": ("When is {s} due?",),
+    "delivery": ("When will {s} be delivered?",),
+    "ship": ("When will {s} ship?",),
+    "launch": ("When does {s} launch?",),
+    "start": ("When does {s} start?",),
+    "end": ("When does {s} end?",),
+    "renewal": ("When does {s} renew?", "When is {s} up for renewal?"),
+    "expiry": ("When does {s} expire?",),
+    "expiration": ("When does {s} expire?",),
+    "review": ("When is {s} reviewed?",),
+}
+_STATE_ATTRS = {"status", "state", "stage", "phase", "health"}
+_DATE_VALUE = re.compile(
+    r"^\d{4}-\d{2}(?:-\d{2})?$|^(?:\d{1,2} )?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?"
+    r"(?: \d{1,2},?)?(?: \d{4})?$"
+)
+_AMOUNT_VALUE = re.compile(r"^(?:[$€£¥]\s?[\d.,]+\s*[KMBkmb]?n?|[\d.,]+\s*(?:%|[KMB]\b|(?:USD|EUR|GBP)\b))")
+
+
+def _the(subject: str) -> str:
+    """ "the ledger-api service" for a subject that is not a proper name."""
+    return subject if subject[:1].isupper() or subject[:1].isdigit() else f"the {subject}"
+
+
+def relation_questions(question: str, answer: str) -> list[str]:
+    """Other ways to ask an attribute question — "Who owns Project Helix?" and "What is
+    Project Helix's owner?" for "Who is the owner of Project Helix?" — from the question's
+    shape and the answer's type (a person, a date, an amount, a state), not from any corpus.
+    Empty when the question is not an attribute question."""
+    q = question.strip()
+    value = short_answer(q, answer) or answer.strip().rstrip(".")
+    out: list[str] = []
+    m = _ACRONYM_Q.match(q)
+    if m:
+        x = m["x"]
+        return [
+            f"What is {x} short for?",
+            f"What does the abbreviation {x} mean?",
+            f"What is the full form of {x}?",
+        ]
+    m = _EVENT_Q.match(q)
+    if m:
+        ev, subj = m["event"], _the(m["subj"])
+        out += [
+            f"When is {ev} in {subj}?",
+            f"On what date is {ev} in {subj}?",
+            f"When is the {ev.lower()} of {subj}?",
+        ]
+        return out
+    m = _ATTR_Q.match(q)
+    if not m:
+        return out
+    wh, attr, subj = m["wh"], m["attr"].strip(), _the(m["subj"].strip())
+    words = attr.lower().split()
+    head = words[-1]
+    possessive = f"{subj}'" if subj.endswith("s") else f"{subj}'s"
+    if wh == "Who" and head in _AGENT_VERBS:
+        verb = _AGENT_VERBS[head]
+        if len(words) == 1 or words[0] in {"executive", "main", "primary", "current", "service", "project"}:
+            out.append(f"Who {verb} {subj}?")
+        else:  # "contract owner of X" -> "Who owns the contract with X?"
+            out.append(f"Who {verb} the {' '.join(words[:-1])} with {subj}?")
+        out.append(f"Who is responsible for {subj}?" if head == "owner" else f"Who is {subj}'s {head}?")
+    if _DATE_VALUE.match(value):
+        out.append(f"When is the {attr} of {subj}?")
+        if head == "date" and len(words) > 1 and words[-2] in _DATE_EVENTS:
+            out += [t.format(s=subj) for t in _DATE_EVENTS[words[-2]]]
+    elif _AMOUNT_VALUE.match(value):
+        out.append(f"How much is the {attr} of {subj}?")
+        if len(words) <= 2:
+            out.append(f"What {attr} does {subj} have?")
+            if len(words) == 1 and not attr.isupper():
+                out.append(f"How much {attr} does {subj} have?")
+    elif value.split()[0].isdigit():
+        out.append(f"What {attr} does {subj} have?")
+    if head in _STATE_ATTRS:
+        out += [f"What is the current {attr} of {subj}?", f"How is {subj} doing?"]
+    # the specific wordings first, so a caller keeping the first few keeps those
+    out += [f"{wh} is {possessive} {attr}?", f"Tell me the {attr} of {subj}."]
+    seen = {q.lower()}
+    uniq = []
+    for o in out:
+        if o.lower() not in seen:
+            seen.add(o.lower())
+            uniq.append(o)
+    return uniq
 
 
 PARAPHRASE_PROMPT = (
@@ -232,6 +363,9 @@ def augment_table(
             add(src, kind if i == 0 else f"{kind}+phrasing", text, a)
         if n in rewrites:
             add(src, f"{kind}+paraphrase", rewrites[n], a)
+        if opts.relations:
+            for text in relation_questions(q, a)[: opts.relations]:
+                add(src, f"{kind}+relation", text, a)
         if opts.short_answers:
             short = short_answer(q, a)
             if short:

@@ -115,13 +115,18 @@ def create_training_pair(
     return pairs
 
 
+_TITLE_LEAD = re.compile(r"^(?:about|introducing|overview of|welcome to)\s+(?=[A-Z0-9])", re.I)
+
+
 def _subject(title: str | None, sections: list[Section]) -> str:
+    """What the document is about: its title (or first ``#`` heading) without a lead-in such
+    as "About" ("About Acme Dynamics" is about Acme Dynamics)."""
     if title and title.strip():
-        return clean_inline(title)
-    for s in sections:
-        if s.level == 1:
-            return s.heading
-    return "this document"
+        text = clean_inline(title)
+    else:
+        text = next((s.heading for s in sections if s.level == 1), "")
+    text = _TITLE_LEAD.sub("", text.strip()).strip()
+    return text or "this document"
 
 
 def _facts(sections: list[Section], subject: str) -> Iterable[tuple[str, str]]:

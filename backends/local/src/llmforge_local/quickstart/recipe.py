@@ -101,6 +101,7 @@ def run(home: str, model: str | None = None, max_steps: int | None = None, fresh
     from llmforge.governance import inherit_row_filter
     from llmforge.loaders import load_documents
     from llmforge.pairs import pairs_table
+    from llmforge.pairs.augment import AugmentOptions, augment_table
 
     home_path = Path(home).resolve()
     if fresh and home_path.exists():
@@ -132,6 +133,8 @@ def run(home: str, model: str | None = None, max_steps: int | None = None, fresh
         # instruction tuning: question/answer kinds only (raw chunks are for CONTINUED_PRETRAIN)
         pairs = pairs_table(docs, kinds=("fact", "acronym", "heading", "summary"))
         train, held = _split(pairs)
+        # each training fact also asked in other words (held-out eval pairs stay as written)
+        train = augment_table(train, AugmentOptions(phrasings=1, relations=3))
         src = [f"table:{DOCS}@{table.version}"]
         for name, data in ((PAIRS, train), (PAIRS_EVAL, held)):
             t = forge.table(name)
