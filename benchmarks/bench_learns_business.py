@@ -12,6 +12,15 @@ LoRA through llmforge's loop. Then, with no retrieval context:
   language without forgetting how to model text?).
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_learns_business.py [--epochs 3]
+
+The recipe measured to inject the facts (1.2% -> 94.0% closed book, held-out perplexity
+26.6 -> 7.6, ~35 min on 2 CPU cores; ``llmforge bench --full --only learns_business``):
+
+    ... bench_learns_business.py --docs asked --method full --lr 2e-4 --epochs 6 --augment 1 \
+        --replay --raw-text --evals-per-epoch 1 --patience 2
+
+Without ``--raw-text`` the same run reaches 92.8% but held-out perplexity triples (81.4): a
+model trained on questions alone forgets how to model the company's prose.
 """
 
 from __future__ import annotations
