@@ -116,7 +116,7 @@ def short_answer(question: str, answer: str) -> str | None:
     if tail:
         value = text[tail[-1].end() :].strip(" ,;:")
         head = text[: tail[-1].start()]
-        if value and not (set(terms(value)) & asked) and set(terms(head)) <= asked | set(terms("the of")):
+        if value and not (set(terms(value)) & asked) and set(terms(head)) <= asked:
             return value if value != text else None
     words = text.split()
     flags = []  # True new, False asked, None neutral (no terms)
