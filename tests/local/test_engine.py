@@ -238,3 +238,37 @@ def test_release_memory_is_safe_to_call():
 
     release_memory()
     release_memory()
+
+
+def test_packed_bf16_weights_give_the_plain_paths_numbers_with_mixed_adapters(chat_model_dir, tmp_path):
+    """On a CPU with oneDNN bf16 the engine runs from packed, fused weights; every logit equals
+    the unpacked path's (and HF ``generate``'s tokens), adapters included."""
+    import torch
+    from llmforge_local.engine_model import Packed, SlotModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(chat_model_dir, dtype=torch.bfloat16).eval()
+    tok = AutoTokenizer.from_pretrained(chat_model_dir)
+    if Packed.build(model, "cpu", torch.bfloat16) is None:
+        pytest.skip("this CPU's oneDNN has no bf16 matmul; the engine keeps the plain path")
+    attn = lora(chat_model_dir, tmp_path / "attn", ["q_proj", "v_proj", "o_proj"], 4, 1)
+    mlp = lora(chat_model_dir, tmp_path / "mlp", ["gate_proj", "up_proj", "down_proj", "k_proj"], 8, 2)
+    packed, plain = SlotModel(model, "cpu"), SlotModel(model, "cpu", pack=False)
+    prompts = [tok(PROMPTS[0])["input_ids"]] * 3  # one prompt: the rows differ by adapter alone
+    rows = [m.loras.slot(a) for m in (packed, plain) for a in (None, attn, mlp)][:3]
+    with torch.inference_mode():
+        a, b = packed.prefill(prompts, 0, rows), plain.prefill(prompts, 0, rows)
+        assert packed.packed is not None and plain.packed is None
+        assert torch.equal(a, b)
+        assert not torch.equal(a[0], a[1]) and not torch.equal(a[0], a[2])  # the adapters act
+        lengths = [len(p) for p in prompts]
+        for _ in range(4):
+            nxt = a.argmax(-1).tolist()
+            a, b = packed.decode(nxt, lengths, rows), plain.decode(nxt, lengths, rows)
+            assert torch.equal(a, b)
+            lengths = [n + 1 for n in lengths]
+    e = engine(model, tok)
+    seqs = [e.submit(seq(tok, p, 10)) for p in PROMPTS]
+    for s, p in zip(seqs, PROMPTS, strict=True):
+        assert s.wait().tokens == alone(model, tok, p, 10)
+    assert e.slots.packed is not None

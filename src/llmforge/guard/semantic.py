@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
+from llmforge import openmp
 from llmforge.errors import ModelError
 
 _CACHE_SIZE = 4096
@@ -52,7 +53,10 @@ def encode(texts: Sequence[str], path: str | None = None) -> Any:
     with _lock:
         missing = [t for t in dict.fromkeys(texts) if t not in _cache]
     if missing:
-        vecs = model.encode(list(missing), batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+        with openmp.released():  # a request thread must not keep a team beside the engine's
+            vecs = model.encode(
+                list(missing), batch_size=64, normalize_embeddings=True, convert_to_numpy=True
+            )
         with _lock:
             for t, v in zip(missing, vecs, strict=True):
                 _cache[t] = v.astype("float32")
@@ -61,7 +65,10 @@ def encode(texts: Sequence[str], path: str | None = None) -> Any:
     with _lock:
         rows = [_cache.get(t) for t in texts]
     if any(r is None for r in rows):  # evicted by a concurrent caller: encode directly
-        return model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True).astype("float32")
+        with openmp.released():
+            return model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True).astype(
+                "float32"
+            )
     return np.stack(rows) if rows else np.zeros((0, 384), dtype="float32")
 
 

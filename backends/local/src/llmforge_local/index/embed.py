@@ -6,6 +6,7 @@ import os
 from functools import lru_cache
 from typing import Any
 
+from llmforge import openmp
 from llmforge.errors import ModelError
 
 
@@ -73,13 +74,14 @@ class Embedder:
 
         if not texts:
             return np.zeros((0, self.dimension), dtype="float32")
-        vecs = self.model.encode(
-            texts,
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        with openmp.released():  # a server's request thread must not keep a team beside the engine's
+            vecs = self.model.encode(
+                texts,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return np.ascontiguousarray(vecs, dtype="float32")
 
     def encode_query(self, text: str) -> Any:
