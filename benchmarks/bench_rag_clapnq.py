@@ -20,10 +20,11 @@ Measured:
 - **guard cost**: time spent in the guards (input and output checks, the quote fallback's
   check) per answer, against the generation time of the same answers.
 
-The abstention threshold (the faithfulness guard's ``min_question_support``) is chosen on the
-dev half of the questions (split by id hash) and reported on the test half: every question is
-asked once with the threshold off, recording the question-support score, so the decision at
-any threshold is exact (the score depends on the question and retrieved context only).
+The abstention thresholds (the faithfulness guard's ``min_question_support`` on the question's
+words and ``min_question_similarity`` on its meaning) are chosen on the dev half of the
+questions (split by id hash) and reported on the test half, beside the shipped defaults: every
+question is asked once with both checks off, recording both scores, so the decision at any
+threshold is exact (the scores depend on the question and retrieved context only).
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_rag_clapnq.py [--n 40] [--seed 0]
         [--distractors 120] [--rows FILE] [--from-rows FILE] [--json PATH]
@@ -126,7 +127,8 @@ def build(home: Path, docs: list[dict], model: str, support: float | None):
 
     import llmforge
 
-    faith = {"name": "faithfulness", "options": {} if support is None else {"min_question_support": support}}
+    off = {"min_question_support": 0.0, "min_question_similarity": 0.0}
+    faith = {"name": "faithfulness", "options": {} if support is None else off}
     forge = llmforge.connect(
         backend="local",
         home=str(home),
@@ -188,6 +190,16 @@ def support_of(ans) -> float | None:
     return min(scores) if scores else None
 
 
+def similarity_of(question: str, contexts: list[str]) -> float | None:
+    """The faithfulness guard's question-similarity score for these contexts (the run turns the
+    check off, so every answer's score is recorded and any threshold can be applied after)."""
+    from llmforge.guard.facts import windows
+    from llmforge.guard.faithfulness import DEFAULT, question_similarity
+
+    contexts = [c for c in contexts if c and c.strip()]
+    return question_similarity(question, contexts, windows(contexts, DEFAULT.window)) if contexts else None
+
+
 def ask_all(forge, asked: list[dict]) -> list[dict]:
     gen, guard = instrument(forge)
     k = forge.config.rag.num_results
@@ -212,6 +224,7 @@ def ask_all(forge, asked: list[dict]) -> list[dict]:
                 "refused_by_support": refused_support,
                 "quoted": ans.quoted,
                 "support": support_of(ans),
+                "similarity": similarity_of(q["question"], ans.contexts),
                 "rank": rank,
                 "hit": rank is not None and rank <= k,
                 "recall": token_recall(ans.text, q["answer"]) if answered else 0.0,
@@ -224,12 +237,22 @@ def ask_all(forge, asked: list[dict]) -> list[dict]:
     return out
 
 
-def outcome(rows: list[dict], threshold: float) -> list[dict]:
-    """Each row as it comes out with the question-support threshold at ``threshold`` (the run
-    used 0: nothing refused for support, so a higher threshold only adds refusals)."""
+def outcome(
+    rows: list[dict], threshold: float, similarity: float = 0.0, trusted: float | None = None
+) -> list[dict]:
+    """Each row as it comes out with the guard's question checks at these thresholds: words
+    under ``threshold``, or meaning under ``similarity`` where the words are under ``trusted``
+    (the guard's ``question_support_trusted``, default as shipped). The run turned both checks
+    off, so a threshold only adds refusals."""
+    from llmforge.guard.faithfulness import DEFAULT
+
+    trusted = DEFAULT.question_support_trusted if trusted is None else trusted
     out = []
     for r in rows:
-        cut = r["support"] is not None and r["support"] < threshold and r["answered"]
+        support, sim = r["support"], r.get("similarity")
+        low_words = support is not None and support < threshold
+        low_meaning = support is not None and support < trusted and sim is not None and sim < similarity
+        cut = (low_words or low_meaning) and r["answered"]
         out.append(
             {**r, "answered": r["answered"] and not cut} | ({"recall": 0.0, "rouge_l": 0.0} if cut else {})
         )
@@ -253,15 +276,24 @@ def summary(rows: list[dict]) -> dict:
     }
 
 
-def choose(rows: list[dict], min_answered: float = 0.8) -> float:
-    """The threshold of the dev half that refuses the most unanswerable questions while
-    answering at least ``min_answered`` of the answerable ones (ties: the lowest)."""
-    cands = sorted({0.0} | {r["support"] for r in rows if r["support"] is not None})
-    best, best_key = 0.0, (-1.0, 0.0)
-    for t in cands:
-        s = summary(outcome(rows, t))
-        if s["answered"] >= min_answered and (s["refused"], -t) > best_key:
-            best, best_key = t, (s["refused"], -t)
+#: ``question_support_trusted`` values the dev-half search tries (1.0: meaning checked unless
+#: every one of the question's words is there)
+TRUSTED = (0.4, 0.5, 0.6, 0.8, 1.0)
+
+
+def choose(rows: list[dict], min_answered: float = 0.8) -> tuple[float, float, float]:
+    """The (words, meaning, trusted) thresholds of the dev half that refuse the most
+    unanswerable questions while answering at least ``min_answered`` of the answerable ones
+    (ties: the lowest)."""
+    words = sorted({0.0} | {r["support"] for r in rows if r["support"] is not None})
+    meaning = sorted({0.0} | {r["similarity"] for r in rows if r.get("similarity") is not None})
+    best, best_key = (0.0, 0.0, 1.0), (-1.0, 0.0)
+    for trusted in TRUSTED:
+        for t in words:
+            for m in meaning:
+                s = summary(outcome(rows, t, m, trusted))
+                if s["answered"] >= min_answered and (s["refused"], -t - m) > best_key:
+                    best, best_key = (t, m, trusted), (s["refused"], -t - m)
     return best
 
 
@@ -304,20 +336,26 @@ def main() -> None:
     if args.rows:
         Path(args.rows).write_text("".join(json.dumps(r) + "\n" for r in rows))
 
-    default = DEFAULT.min_question_support
+    default = (
+        DEFAULT.min_question_support,
+        DEFAULT.min_question_similarity,
+        DEFAULT.question_support_trusted,
+    )
     dev = [r for r in rows if r["half"] == "dev"]
     test = [r for r in rows if r["half"] == "test"]
     chosen = choose(dev)
+    show = lambda t: f"words {t[0]:.3f} meaning {t[1]:.3f} trusted {t[2]:.2f}"  # noqa: E731
     print(
         f"ClapNQ: {len(asked)} questions ({args.n} of each kind, seed {args.seed}), {len(docs)} passages "
         f"indexed in {built:.0f} s, model {args.model}, k = {k}"
     )
-    print(f"no abstention (threshold 0), all     : {fmt(summary(outcome(rows, 0.0)))}")
-    print(f"threshold chosen on dev   {chosen:.3f}, dev : {fmt(summary(outcome(dev, chosen)))}")
-    print(f"                               test: {fmt(summary(outcome(test, chosen)))}")
-    headline = summary(outcome(test, default))
-    print(f"shipped default           {default:.3f}, test: {fmt(headline)}")
-    print(f"                               dev : {fmt(summary(outcome(dev, default)))}")
+    print(f"no abstention (thresholds 0), all: {fmt(summary(outcome(rows, 0.0)))}")
+    print(f"words alone at the shipped {default[0]:.3f}, test: {fmt(summary(outcome(test, default[0])))}")
+    print(f"chosen on dev ({show(chosen)}), dev : {fmt(summary(outcome(dev, *chosen)))}")
+    print(f"                                          test: {fmt(summary(outcome(test, *chosen)))}")
+    headline = summary(outcome(test, *default))
+    print(f"shipped defaults ({show(default)}), test: {fmt(headline)}")
+    print(f"                                          dev : {fmt(summary(outcome(dev, *default)))}")
     gen = sum(r["gen_s"] for r in rows)
     guard = sum(r["guard_s"] for r in rows)
     ratios = [r["guard_s"] / r["gen_s"] for r in rows if r["gen_s"] > 0]
@@ -326,7 +364,7 @@ def main() -> None:
         f"= {guard / gen:.1%} of generation (per-answer median {statistics.median(ratios):.1%}, "
         f"max {max(ratios):.1%}); mean answer {statistics.mean(r['total_s'] for r in rows):.2f} s"
     )
-    final = outcome(rows, default)
+    final = outcome(rows, *default)
     for kind in ("answerable", "unanswerable"):
         for r in [r for r in final if r["kind"] == kind][: args.show]:
             print(
@@ -335,11 +373,14 @@ def main() -> None:
 
     if args.json:
         base = summary(outcome(test, 0.0))
-        nb = "no abstention (threshold 0)"
+        nb = "no abstention (thresholds 0)"
+        tuned = summary(outcome(test, *chosen))
         pct = lambda key: 100 * headline[key]  # noqa: E731
         figures = [
             figure("refused unanswerable", pct("refused"), "%", "higher", nb, 100 * base["refused"]),
             figure("answered answerable", pct("answered"), "%", "higher", nb, 100 * base["answered"]),
+            figure("refused unanswerable, thresholds chosen on dev", 100 * tuned["refused"], "%", "higher"),
+            figure("answered answerable, thresholds chosen on dev", 100 * tuned["answered"], "%", "higher"),
             figure("correct answerable (token recall >= 0.5)", pct("correct"), "%", "higher"),
             figure("token recall of gold", headline["recall"], "", "higher"),
             figure("ROUGE-L F1", headline["rouge_l"], "", "higher"),
@@ -351,7 +392,7 @@ def main() -> None:
         ]
         note = (
             f"test half ({headline['n_answerable']}+{headline['n_unanswerable']} questions) at the shipped "
-            f"min_question_support {default}; threshold chosen on dev {chosen:.3f}; n={args.n} per kind, "
+            f"thresholds ({show(default)}); chosen on dev ({show(chosen)}); n={args.n} per kind, "
             f"seed {args.seed}, {len(docs)} passages, model {args.model}; correct = token recall of gold "
             "content words >= 0.5"
         )

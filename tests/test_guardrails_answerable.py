@@ -51,10 +51,41 @@ def test_faithful_answer_to_an_unaddressed_question_is_refused_with_a_reason():
     ok = check(answer, CTX, STRICT, question="when did the belgian revolution break out")
     assert ok["passed"] and not ok["unanswerable"] and ok["question_support"] > 0.8
     # off (the option at 0) the score is still reported, nothing refused
-    off = check(answer, CTX, FaithfulnessOptions(semantic=False, min_question_support=0), question=q_off)
+    both_off = FaithfulnessOptions(semantic=False, min_question_support=0, min_question_similarity=0)
+    off = check(answer, CTX, both_off, question=q_off)
     assert off["passed"] and off["question_support"] < 0.5
     # "I don't know" is what an unaddressed question should get: it passes
     assert check("I don't know.", CTX, STRICT, question=q_off)["passed"]
+
+
+def test_the_questions_meaning_decides_where_its_words_fall_short():
+    """Words under ``question_support_trusted`` send the question to the meaning check (MiniLM):
+    an on-topic passage that answers something else is refused; a paraphrase the passage does
+    answer ("uprising ... begin" over "revolution broke out") passes."""
+    answer = "The Belgian Revolution broke out on 25 August 1830 in Brussels."
+
+    def opts(**kw):
+        return FaithfulnessOptions(semantic=False, min_question_support=0.1, **kw)
+
+    q = "which opera was performed in brussels in august 1830"  # on topic; CTX names no opera
+    v = check(answer, CTX, opts(question_support_trusted=0.5), question=q)
+    assert not v["passed"] and v["unanswerable"] and "means something else" in v["reason"]
+    assert 0.1 < v["question_support"] < 0.5 and v["question_similarity"] < 0.55
+    # words that cover enough of the question skip the check; so does the option at 0
+    assert check(answer, CTX, opts(question_support_trusted=0.4), question=q)["passed"]
+    assert check(answer, CTX, opts(question_support_trusted=0.5, min_question_similarity=0), question=q)[
+        "passed"
+    ]
+    para = check(
+        answer, CTX, opts(question_support_trusted=0.5), question="when did the uprising in brussels begin"
+    )
+    assert para["passed"] and para["question_support"] < 0.5 and para["question_similarity"] > 0.55
+
+
+@pytest.mark.parametrize("name", ["min_question_similarity", "question_support_trusted"])
+def test_question_meaning_options_are_validated(name):
+    with pytest.raises(ConfigError, match=name):
+        FaithfulnessOptions(**{name: -0.1})
 
 
 def test_min_question_support_is_validated():

@@ -9,8 +9,9 @@ Three signals per answer sentence:
 
 Given the question, two more checks (:mod:`llmforge.guard.answerable`): the answer must state
 something beyond restating the question, and some stretch of the context must state enough of
-the question (``min_question_support``): a faithful copy of an on-topic passage that does not
-answer is refused ("I don't know") rather than passed.
+the question, in words (``min_question_support``) or, where the words fall short of
+``question_support_trusted``, in meaning (``min_question_similarity``): a faithful copy of an
+on-topic passage that does not answer is refused ("I don't know") rather than passed.
 
 The answer's score is the lowest sentence score, where a sentence scores
 ``min(weakest fact, (words + meaning) / 2)`` and an unsupported fact weighs under 0.4: one
@@ -61,6 +62,20 @@ class FaithfulnessOptions:
     #: questions ("When is Helix due to ship?" over "Target date: ...") score down to ~0.29 on
     #: examples/enterprise, so the default stays under them (bench_rag_clapnq.py reports both)
     min_question_support: float = 0.25
+    #: the question's meaning (MiniLM): the mean of its best cosine to one context window and to
+    #: one whole context. Where the question's words are covered under
+    #: ``question_support_trusted``, a question under this is refused as unanswerable. On ClapNQ
+    #: (bench_rag_clapnq.py) meaning separates unanswerable questions far better than words
+    #: (AUROC 0.88 vs 0.67 end to end), but terse company documents ("ELT: extract, load,
+    #: transform") score low in meaning and high in words, so the default checks meaning only
+    #: where the words fall short, at a threshold that costs examples/enterprise nothing
+    #: (90.7% correct either way). Open-domain prose: ``question_support_trusted: 1.0`` (checked
+    #: unless every word is there) with ``min_question_similarity`` ~0.6, chosen on ClapNQ's dev
+    #: half, refused 80% of the test half's unanswerable questions. 0 = off (and off without the
+    #: sentence model).
+    min_question_similarity: float = 0.5
+    #: share of the question's words at or above which the meaning check is not needed
+    question_support_trusted: float = 0.4
     #: legacy switch: ``block: false`` means ``policy: flag``
     block: bool = True
 
@@ -73,6 +88,9 @@ class FaithfulnessOptions:
             raise ConfigError(
                 f"faithfulness min_question_support must be in [0, 1], not {self.min_question_support}"
             )
+        for name in ("min_question_similarity", "question_support_trusted"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"faithfulness {name} must be in [0, 1], not {getattr(self, name)}")
         if not 0.0 <= self.threshold <= 1.0:
             raise ConfigError(f"faithfulness threshold must be in [0, 1], not {self.threshold}")
         if self.max_retries < 0:
@@ -204,16 +222,27 @@ def check(
         evasive = states_nothing(question, answer) or _answers_question(question, rows)
         if evasive:
             passed, score = False, min(score, options.threshold / 2)
-    support = None
+    support = similarity = None
     if question and contexts:
         support, best, missing = question_support(question, contexts, wins)
-        if passed and not evasive and support < options.min_question_support and not _REFUSAL.search(answer):
+        checking = passed and not evasive and not _REFUSAL.search(answer)
+        if checking and support < options.min_question_support:
             passed, score = False, min(score, options.threshold / 2)
             evasive = (
                 f"the context does not address the question: at most {support:.0%} of its key words "
                 f"(missing {', '.join(missing[:6]) or 'none'}) in any passage, under "
                 f"{options.min_question_support:.0%}"
             )
+        elif options.min_question_similarity and support < options.question_support_trusted:
+            similarity = question_similarity(question, contexts, wins)
+            if checking and similarity is not None and similarity < options.min_question_similarity:
+                passed, score = False, min(score, options.threshold / 2)
+                evasive = (
+                    f"the context does not address the question: its closest passage means "
+                    f"something else (similarity {similarity:.2f} < {options.min_question_similarity}) "
+                    f"and holds only {support:.0%} of its key words (missing "
+                    f"{', '.join(missing[:6]) or 'none'})"
+                )
     reason = evasive
     if not contexts:
         reason = "no retrieved context to support the answer"
@@ -229,8 +258,30 @@ def check(
         "sentences": rows,
         "semantic_model": semantic_note,
         "question_support": support,
-        "unanswerable": support is not None and support < options.min_question_support,
+        "question_similarity": similarity,
+        "unanswerable": support is not None
+        and (
+            support < options.min_question_support
+            or (similarity is not None and similarity < options.min_question_similarity)
+        ),
     }
+
+
+def question_similarity(question: str, contexts: Sequence[str], wins: Sequence[Window]) -> float | None:
+    """How close the question's meaning comes to the context: the mean of its best cosine to one
+    window (a sentence and its neighbours) and to one whole context; ``None`` when the sentence
+    model cannot load (the check then rests on words alone)."""
+    from llmforge.errors import ModelError
+
+    try:
+        from llmforge.guard.semantic import encode
+
+        q = encode([question])[0]
+        best_window = float((encode([w.text for w in wins]) @ q).max()) if wins else 0.0
+        best_context = float((encode(list(contexts)) @ q).max())
+    except (ImportError, OSError, ModelError):  # no sentence model here: words alone decide
+        return None
+    return round((best_window + best_context) / 2, 4)
 
 
 def faithfulness_score(
