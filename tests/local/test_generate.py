@@ -152,6 +152,38 @@ def test_static_engine_coalesces_concurrent_chats_into_device_batches(home, chat
     assert len(batcher.batch_sizes) < len(QUESTIONS)  # max_batch_size=2: pairs, not one by one
 
 
+def test_pack_weights_false_keeps_the_plain_engine_and_the_same_answers(home, chat_model_dir):
+    import torch
+    from llmforge_local.engine_model import Packed
+
+    def run(pack: bool):
+        g = llmforge.connect(  # a home of its own: a loaded model (and its engine) is shared per home
+            backend="local",
+            home=str(home / f"pack-{pack}"),
+            user="admin",
+            generator=generator_config(chat_model_dir, dtype="bfloat16", pack_weights=pack),
+        ).generator
+        texts = [g.chat(convo(q), max_tokens=8).text for q in QUESTIONS[:2]]
+        return texts, g.engine(g.loaded()).slots.packed
+
+    plain, none = run(False)
+    packed, weights = run(True)
+    assert none is None and plain == packed
+    if weights is None:  # this CPU's oneDNN has no bf16 matmul: the engine keeps the plain path
+        assert Packed.build(_tiny_bf16(chat_model_dir), "cpu", torch.bfloat16) is None
+    with pytest.raises(DataError, match="pack_weights"):
+        _ = llmforge.connect(
+            backend="local", home=str(home), generator={"name": "local", "options": {"pack_weights": "no"}}
+        ).generator
+
+
+def _tiny_bf16(folder):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16)
+
+
 def test_bad_input_is_refused_with_clear_errors(gen):
     with pytest.raises(DataError, match="non-empty list"):
         gen.chat([])

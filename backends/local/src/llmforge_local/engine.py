@@ -97,8 +97,16 @@ class Sequence:
 class Engine:
     """Iteration-level scheduler over one model; :meth:`submit` from any thread."""
 
-    def __init__(self, model: Any, tokenizer: Any, eos_ids: frozenset[int], device: Any, max_batch_size: int):
-        self.slots = SlotModel(model, device)
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        eos_ids: frozenset[int],
+        device: Any,
+        max_batch_size: int,
+        pack_weights: bool = True,
+    ):
+        self.slots = SlotModel(model, device, pack=pack_weights)
         self.tokenizer, self.eos_ids, self.max_batch_size = tokenizer, eos_ids, max_batch_size
         self._cond = threading.Condition()
         self._waiting: list[Sequence] = []

@@ -200,8 +200,9 @@ class LocalGenerator(Generator):
                 from llmforge_local.engine import Engine
                 from llmforge_local.engine_model import supported
 
+                o = self.options
                 m.engine = supported(m.model) and Engine(
-                    m.model, m.tokenizer, m.eos_ids, m.device, self.options.max_batch_size
+                    m.model, m.tokenizer, m.eos_ids, m.device, o.max_batch_size, o.pack_weights
                 )
         return m.engine or None
 
