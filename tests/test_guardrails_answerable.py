@@ -180,3 +180,22 @@ def test_an_answer_that_states_nothing_is_refused(question, answer, why):
     from llmforge.guard.answerable import states_nothing
 
     assert (why in states_nothing(question, answer)) if why else states_nothing(question, answer) == ""
+
+
+def test_closest_sentences_rank_by_meaning_and_skip_titles():
+    """The rag quote fallback's second chance: the retrieved sentences closest in meaning to the
+    question, best first, never a context's bare title line, never under the threshold."""
+    from llmforge.guard.semantic import closest_sentences
+
+    ctx = [
+        "Be Careful (Cardi B song)\n"
+        "`` Be Careful '' is a song recorded by American rapper Cardi B. "
+        "The track was produced by Boi-1da and Vinylz. It was released in March 2018.",
+        "Lake Havasu City\nThe old bridge was bought by Robert P. McCulloch in 1968.",
+    ]
+    got = closest_sentences("who recorded the song be careful", ctx, 0.3)
+    assert got and got[0][0] == 0 and "recorded by American rapper Cardi B" in got[0][1]
+    assert all(text != "Be Careful (Cardi B song)" for _, text in got)  # the title says nothing
+    assert len(got) <= 3 and [i for i, _ in got].count(1) <= 1
+    assert closest_sentences("who recorded the song be careful", ctx, 0.99) == []
+    assert closest_sentences("   ", ctx, 0.0) == [] and closest_sentences("who?", [], 0.0) == []

@@ -83,6 +83,10 @@ class RagConfig(BaseModel):
     #: when the guards refuse the model's answer: quote the retrieved fact that answers the
     #: question (verbatim, with its [n]) if there is a clear one, or refuse
     fallback: Literal["quote", "refuse"] = "quote"
+    #: with ``quote`` and no clear fact to quote: the retrieved sentence closest in meaning to
+    #: the question (MiniLM cosine), if at least this close; it passes the output guards like
+    #: any answer. 0 = off
+    quote_min_similarity: float = Field(default=0.6, ge=0.0, le=1.0)
 
 
 class ProjectConfig(BaseModel):

@@ -196,6 +196,16 @@ class RAG:
             # down (a date, an amount, a ``key: value``) and the answer states none of it
             if found and (outcome.refused or disagrees(question, ans.generated, found[1])):
                 outcome = self._quote(question, ans, guards, found) or outcome
+            if outcome.refused and rc.quote_min_similarity:
+                # no fact that passes pins the answer down: the sentence that means most nearly the
+                # question, if it passes the guards too
+                from llmforge.guard.semantic import closest_sentences
+
+                for near in closest_sentences(question, ans.contexts, rc.quote_min_similarity):
+                    quoted = None if near == found else self._quote(question, ans, guards, near)
+                    if quoted is not None:
+                        outcome = quoted
+                        break
         if outcome.refused:
             ans.text, ans.refused = REFUSED_OUTPUT, True
         else:

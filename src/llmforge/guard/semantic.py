@@ -83,3 +83,30 @@ def sentence_support(answer_sentences: Sequence[str], window_texts: Sequence[str
     sims = a @ w.T  # (S, W)
     best = sims.argmax(axis=1)
     return [(float(sims[i, j]), int(j)) for i, j in enumerate(best)]
+
+
+def closest_sentences(
+    question: str, contexts: Sequence[str], min_similarity: float, limit: int = 3
+) -> list[tuple[int, str]]:
+    """``(context index, sentence)`` of the retrieved sentences closest in meaning to
+    ``question``, best first, each with a cosine of at least ``min_similarity`` (at most
+    ``limit``); a context's title line is no sentence. Empty without the sentence model."""
+    from llmforge.guard.facts import windows, word_list
+    from llmforge.text import STOP_WORDS
+
+    def says_more_than_its_title(w: Any) -> bool:
+        words = [x.lower() for x in word_list(w.text)]
+        content = {x for x in words if len(x) > 1 and x not in STOP_WORDS}
+        return len(words) >= 4 and not content <= w.topic
+
+    sentences = [
+        w for w in windows([c for c in contexts if c and c.strip()], 0) if says_more_than_its_title(w)
+    ]
+    if not sentences or not question.strip():
+        return []
+    try:
+        sims = encode([w.text for w in sentences]) @ encode([question])[0]
+    except (ImportError, OSError, ModelError):
+        return []
+    order = [int(j) for j in sims.argsort()[::-1][:limit] if float(sims[j]) >= min_similarity]
+    return [(sentences[j].context, sentences[j].text.strip()) for j in order]
