@@ -274,11 +274,11 @@ def question_similarity(question: str, contexts: Sequence[str], wins: Sequence[W
     from llmforge.errors import ModelError
 
     try:
-        from llmforge.guard.semantic import encode
+        from llmforge.guard.semantic import sentence_support
 
-        q = encode([question])[0]
-        best_window = float((encode([w.text for w in wins]) @ q).max()) if wins else 0.0
-        best_context = float((encode(list(contexts)) @ q).max())
+        (best_window, _), (best_context, _) = (
+            sentence_support([question], texts)[0] for texts in ([w.text for w in wins], list(contexts))
+        )
     except (ImportError, OSError, ModelError):  # no sentence model here: words alone decide
         return None
     return round((best_window + best_context) / 2, 4)
