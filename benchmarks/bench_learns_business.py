@@ -68,7 +68,14 @@ def lora_run(model, tok, examples, args, device: str, progress: bool):
 
     torch.manual_seed(args.seed)
     method = getattr(args, "method", "lora")
-    model = prepare(model, method, LoraOptions(r=args.rank, alpha=2 * args.rank, dropout=0.05))
+    lora = LoraOptions(
+        r=args.rank,
+        alpha=getattr(args, "alpha", None) or 2 * args.rank,
+        dropout=0.05,
+        use_rslora=getattr(args, "rslora", False),
+        lr_ratio=getattr(args, "lr_ratio", 1.0),
+    )
+    model = prepare(model, method, lora)
     batches = D.make_batches(D.pack(examples, args.max_len), args.batch, tok.pad_token_id)
     opts = LoopOptions(
         learning_rate=args.lr,
@@ -97,6 +104,9 @@ def main() -> None:
     ap.add_argument("--method", choices=("lora", "full"), default="lora")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--rank", type=int, default=64)
+    ap.add_argument("--alpha", type=int, default=None, help="LoRA alpha (default 2 x rank)")
+    ap.add_argument("--rslora", action="store_true", help="rank-stabilised scaling alpha/sqrt(r)")
+    ap.add_argument("--lr-ratio", type=float, default=1.0, help="LoRA+: B matrices learn at lr x this")
     ap.add_argument("--batch", type=int, default=4, help="packed rows per optimizer step")
     ap.add_argument("--max-len", type=int, default=256)
     ap.add_argument(

@@ -1,14 +1,16 @@
 """Serving: `llmforge serve` under 1 / 4 / 16 (/ 64) concurrent `openai` clients vs sequential HF.
 
-The server runs in-process on loopback (uvicorn in a thread, the same app as `llmforge
-serve`); each client is an ``openai.AsyncOpenAI`` streaming chat completion with
-``stream_options.include_usage``, so time-to-first-token (TTFT) is the first content chunk and
-completion tokens are the server's exact usage counts. Baselines in the same run, on the same
-loaded model and prompts: (a) HF ``model.generate`` one request at a time; (b) llama.cpp when
-``llama_cpp`` is importable (``CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install llama-cpp-python``,
-~5 min of compiling on 2 cores, so not part of CI's set-up). Mixed lengths: 16 clients, half asking
-for ``--short`` tokens, half for ``--long`` — the short ones' p50 latency vs those same short
-requests alone, for the continuous engine and, with ``--static``, the static Batcher too.
+The server runs on loopback in a process of its own (``llmforge.server.serve``, what `llmforge
+serve` runs; ``--server thread`` puts it in a thread of the benchmark's process instead, where
+the clients' parsing competes for its GIL). Each client is an ``openai.AsyncOpenAI`` streaming
+chat completion with ``stream_options.include_usage``, so time-to-first-token (TTFT) is the
+first content chunk and completion tokens are the server's exact usage counts. Baselines in the
+same run, on the same loaded model and prompts: (a) HF ``model.generate`` one request at a
+time; (b) llama.cpp when ``llama_cpp`` is importable (``CMAKE_ARGS="-DGGML_NATIVE=OFF" pip
+install llama-cpp-python``, ~5 min of compiling on 2 cores, so not part of CI's set-up). Mixed
+lengths: 16 clients, half asking for ``--short`` tokens, half for ``--long`` — the short ones'
+p50 latency vs those same short requests alone, for the continuous engine and, with
+``--static``, the static Batcher too.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_serve.py [--clients 1,4,16] [--max-tokens 48]
         [--json PATH]
@@ -161,6 +163,53 @@ def in_own_thread(fn, *args):
     return box["out"]
 
 
+def _serve_child(home: str, generator: dict, port: int) -> None:
+    """The server process: ``llmforge serve`` on the bench's home, model and engine options."""
+    import llmforge
+    from llmforge.server import serve
+
+    forge = llmforge.connect(backend="local", home=home, user="admin", generator=generator)
+    serve(forge, port=port, tokens={TOKEN: "admin"})
+
+
+def serve_in_process(home: str, generator: dict, timeout_s: float = 300.0):
+    """``(url, stop)`` of a server in a process of its own, as ``llmforge serve`` runs in
+    production: the clients' HTTP and JSON work then shares the cores but not the server's GIL."""
+    import multiprocessing
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = multiprocessing.get_context("spawn").Process(
+        target=_serve_child, args=(home, generator, port), name="llmforge-serve", daemon=True
+    )
+    proc.start()
+    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=5) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if not proc.is_alive() or time.monotonic() > deadline:
+            proc.kill()
+            raise SystemExit(
+                f"the server process did not come up (exit code {proc.exitcode}); see its log above"
+            )
+        time.sleep(0.5)
+
+    def stop() -> None:
+        proc.terminate()  # SIGTERM: uvicorn shuts down and the usage rows are committed
+        proc.join(60)
+        if proc.is_alive():
+            proc.kill()
+
+    return url, stop
+
+
 def row(name: str, wall: float, res: list[Result], base: float | None) -> float:
     toks = sum(r.tokens for r in res)
     rate = toks / wall
@@ -188,6 +237,13 @@ def main() -> None:
     ap.add_argument("--long", type=int, default=256)
     ap.add_argument("--static", action="store_true", help="also run the mixed-length test on the static path")
     ap.add_argument("--skip-mixed", action="store_true")
+    ap.add_argument(
+        "--server",
+        choices=("process", "thread"),
+        default="process",
+        help="run the server in its own process, as `llmforge serve` does (default), or in a "
+        "thread of the benchmark's process, where the clients share its GIL",
+    )
     add_json_option(ap)
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -203,11 +259,16 @@ def main() -> None:
     size = max(levels + [16])
     options = {"model": args.model or DEFAULT_MODEL, "dtype": args.dtype, "device": args.device}
 
+    def generator(engine: str) -> dict:
+        return {"name": "local", "options": {**options, "engine": engine, "max_batch_size": size}}
+
     def forge_with(engine: str):
-        o = {**options, "engine": engine, "max_batch_size": size}
-        return llmforge.connect(
-            backend="local", home=home, user="admin", generator={"name": "local", "options": o}
-        )
+        return llmforge.connect(backend="local", home=home, user="admin", generator=generator(engine))
+
+    def server(engine: str):
+        if args.server == "process":
+            return serve_in_process(home, generator(engine))
+        return start_in_thread(forge_with(engine), tokens={TOKEN: "admin"})
 
     forge = forge_with("continuous")
     gen = forge.generator
@@ -235,7 +296,7 @@ def main() -> None:
         cpp_rate = None
     else:
         cpp_rate = row("(b) llama.cpp Q4_1, one at a time", *cpp, base)
-    url, stop = start_in_thread(forge, tokens={TOKEN: "admin"})  # after the baselines: see in_own_thread
+    url, stop = server("continuous")  # after the baselines: see in_own_thread
     asyncio.run(clients(url, [("warm up", 4)], 1, model))
     for n in levels:
         jobs = [(PROMPTS[i % len(PROMPTS)], args.max_tokens) for i in range(max(n0, n))]
@@ -270,7 +331,7 @@ def main() -> None:
         print(f"\nmixed lengths: 16 clients, 8 ask for {args.short} tokens, 8 for {args.long}", flush=True)
         engines = [("continuous", url)]
         if args.static:
-            static_url, stop_static = start_in_thread(forge_with("static"), tokens={TOKEN: "admin"})
+            static_url, stop_static = server("static")
             engines.append(("static", static_url))
         short = [(PROMPTS[i], args.short) for i in range(8)]
         mixed = [x for i in range(8) for x in (short[i], (LONG, args.long))]
@@ -300,7 +361,10 @@ def main() -> None:
             stop_static()
     stop()
     if args.json:
-        note = f"levels {levels}, max_tokens {args.max_tokens}, device {m.device}, one pass per level"
+        note = (
+            f"levels {levels}, max_tokens {args.max_tokens}, device {m.device}, one pass per level, "
+            f"server in its own {args.server}"
+        )
         write_json(args.json, "serve", figs, note)
 
 

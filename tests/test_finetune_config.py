@@ -139,6 +139,11 @@ def test_lora_options_and_full_method():
     cfg = load_finetune_config(data)
     assert cfg.method == "full" and cfg.lora.r == 8 and cfg.lora.target_modules == ("q_proj", "v_proj")
     assert isinstance(load_finetune_config(cfg), FinetuneConfig)
+    assert cfg.lora.lr_ratio == 1.0 and not cfg.lora.use_rslora  # plain LoRA unless asked
+    fast = load_finetune_config(seed() | {"lora": {"r": 64, "use_rslora": True, "lr_ratio": 16}})
+    assert fast.lora.use_rslora and fast.lora.lr_ratio == 16
+    with pytest.raises(ConfigError, match="lr_ratio"):
+        load_finetune_config(seed() | {"lora": {"lr_ratio": 0.5}})
 
 
 def test_hyper_parameters_are_one_object_declared_once():

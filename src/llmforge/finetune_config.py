@@ -133,6 +133,12 @@ class LoraOptions(_Strict):
     alpha: int = Field(default=32, ge=1)
     dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
     target_modules: tuple[str, ...] = LLAMA_LINEAR
+    #: rank-stabilised scaling ``alpha / sqrt(r)`` instead of ``alpha / r`` (rsLoRA), so a
+    #: high rank keeps learning at the rate a low one does
+    use_rslora: bool = False
+    #: LoRA+: the ``B`` matrices learn at ``learning_rate * lr_ratio`` (``A`` at
+    #: ``learning_rate``); 1 is plain LoRA, the LoRA+ paper's choice is 16
+    lr_ratio: float = Field(default=1.0, ge=1.0, le=64.0)
 
 
 class Evaluation(_Strict):

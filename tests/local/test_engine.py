@@ -80,10 +80,15 @@ def test_a_request_added_mid_flight_joins_the_running_batch(tiny):
     long = e.submit(seq(tok, PROMPTS[2], 200))
     while len(long.tokens) < 10:
         threading.Event().wait(0.005)
+    steps = e.slots.step
+    calls = []
+    e.slots.step = lambda *a: calls.append((len(a[0]), len(a[3]))) or steps(*a)
     late = e.submit(seq(tok, PROMPTS[1], 6))
     late.wait()
     assert not long.done.is_set()  # it did not wait for the running sequence to finish
     assert 2 in e.step_sizes
+    # its prompt was prefilled in the long one's decode step: no pass of its own
+    assert [c for c in calls if c[1]] == [(1, 1)]
     assert late.tokens == alone(model, tok, PROMPTS[1], 6)
     assert long.wait().tokens == alone(model, tok, PROMPTS[2], 200)
 
@@ -121,13 +126,14 @@ def test_stop_strings_and_end_of_turn_end_rows_individually(tiny):
     assert e.submit(seq(tok, PROMPTS[1], 20)).wait().tokens == [first]
 
 
-def lora(chat_model_dir, folder, targets, rank, seed):
+def lora(chat_model_dir, folder, targets, rank, seed, rslora=False):
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
     base = AutoModelForCausalLM.from_pretrained(chat_model_dir, dtype="float32")
-    peft_model = get_peft_model(base, LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=targets))
+    config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=targets, use_rslora=rslora)
+    peft_model = get_peft_model(base, config)
     torch.manual_seed(seed)
     with torch.no_grad():
         for name, p in peft_model.named_parameters():
@@ -144,7 +150,8 @@ def test_a_mixed_adapter_batch_equals_each_request_alone_with_its_adapter(tiny, 
 
     model, tok = tiny
     attn = lora(chat_model_dir, tmp_path / "attn", ["q_proj", "v_proj", "o_proj"], 4, 1)
-    mlp = lora(chat_model_dir, tmp_path / "mlp", ["gate_proj", "up_proj", "down_proj", "k_proj"], 8, 2)
+    # rank-stabilised scaling (alpha / sqrt(r)), as ``lora.use_rslora`` trains it
+    mlp = lora(chat_model_dir, tmp_path / "mlp", ["gate_proj", "up_proj", "down_proj", "k_proj"], 8, 2, True)
     e = engine(model, tok)
     plan = [(None, PROMPTS[0]), (attn, PROMPTS[0]), (mlp, PROMPTS[0]), (attn, PROMPTS[2]), (None, PROMPTS[3])]
     seqs = [e.submit(seq(tok, p, 12, adapter=a)) for a, p in plan]
@@ -159,6 +166,46 @@ def test_a_mixed_adapter_batch_equals_each_request_alone_with_its_adapter(tiny, 
             reference = PeftModel.from_pretrained(base, folder).eval()
         assert s.tokens == alone(reference, tok, prompt, 12), folder
     assert len({tuple(s.tokens) for s in seqs[:3]}) == 3  # each adapter really changed the output
+
+
+def test_new_prompts_prefill_in_the_running_batchs_decode_step_with_their_own_adapters(
+    tiny, chat_model_dir, tmp_path
+):
+    """A step that decodes the running rows and prefills new prompts is one forward pass; every
+    row's logits equal a decode-only step and a prefill-only pass, adapters differing per row."""
+    import torch
+    from llmforge_local.engine_model import SlotModel
+
+    model, tok = tiny
+    attn = lora(chat_model_dir, tmp_path / "attn", ["q_proj", "v_proj", "o_proj"], 4, 1)
+    mlp = lora(chat_model_dir, tmp_path / "mlp", ["gate_proj", "up_proj", "down_proj", "k_proj"], 8, 2, True)
+    mixed, apart = SlotModel(model, "cpu"), SlotModel(model, "cpu")
+    slot = {m: [m.loras.slot(a) for a in (None, attn, mlp)] for m in (mixed, apart)}
+    running = [tok(p)["input_ids"] for p in PROMPTS[:2]]
+    new = [tok(p)["input_ids"] for p in PROMPTS[2:]]  # two lengths: the padded prompt path
+    calls = []
+    forward = mixed._forward
+    mixed._forward = lambda *a, **k: calls.append(1) or forward(*a, **k)
+    with torch.inference_mode():
+        for m in (mixed, apart):
+            m.prefill(running, 0, [slot[m][1], slot[m][0]])
+        lengths = [len(p) for p in running]
+        calls.clear()
+        out = mixed.step([5, 6], lengths, [slot[mixed][1], slot[mixed][0]], new, [slot[mixed][2], 0])
+        assert len(calls) == 1 and out.shape[0] == 4
+        dec = apart.decode([5, 6], lengths, [slot[apart][1], slot[apart][0]])
+        pre = apart.prefill(new, 2, [slot[apart][2], 0])
+        assert torch.allclose(out[:2], dec, atol=1e-4)
+        assert torch.allclose(out[2:], pre, atol=1e-4)
+        # the new rows' caches were written where their next decode step reads them
+        nxt = [len(p) for p in new]
+        both = mixed.decode(
+            [1, 2, 3, 4], [n + 1 for n in lengths] + nxt, [slot[mixed][1], 0, slot[mixed][2], 0]
+        )
+        sep = apart.decode(
+            [1, 2, 3, 4], [n + 1 for n in lengths] + nxt, [slot[apart][1], 0, slot[apart][2], 0]
+        )
+        assert torch.allclose(both, sep, atol=1e-4)
 
 
 def test_prompts_of_different_lengths_prefill_together_as_they_would_alone(tiny):

@@ -62,6 +62,23 @@ def test_lora_trains_adapters_only(tiny_model, tiny_tokenizer):
     assert all("lora_" in k for k, v in after.items() if v.requires_grad)
 
 
+def test_lora_plus_gives_the_b_matrices_a_larger_learning_rate(tiny_model, tiny_tokenizer):
+    model = prepare(tiny_model, "lora", LoraOptions(r=4, alpha=8, lr_ratio=16.0, use_rslora=True))
+    assert model.peft_config["default"].use_rslora
+    params = [p for p in model.parameters() if p.requires_grad]
+    names = {id(p): n for n, p in model.named_parameters()}
+    groups = L.param_groups(params, opts(learning_rate=1e-3))
+    assert sum(len(g["params"]) for g in groups) == len(params)
+    for g in groups:
+        kinds = {"lora_B" if "lora_B" in names[id(p)] else "other" for p in g["params"]}
+        assert len(kinds) == 1
+        assert g["lr"] == pytest.approx(1.6e-2 if kinds == {"lora_B"} else 1e-3)
+    assert any(g["lr"] == pytest.approx(1.6e-2) for g in groups)
+    # the loop trains with these groups
+    res = L.train(model, batches(tiny_tokenizer), opts(total_steps=2, checkpoint_every=0, learning_rate=1e-3))
+    assert res.steps == 2
+
+
 def test_warmup_then_cosine_and_linear_decay():
     f = L.lr_lambda(opts(total_steps=10, warmup_ratio=0.2))
     assert [f(0), f(1)] == [0.5, 1.0]

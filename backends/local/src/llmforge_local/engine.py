@@ -1,8 +1,10 @@
 """Continuous batching: sequences join and leave the running batch at every decode step.
 
-One scheduler thread per loaded model loops: admit waiting requests (prefill each into its own
-KV-cache slot, up to ``max_batch_size`` running), run one decode step for every running
-sequence, hand each its token (streams see it at once), and retire the sequences that are done
+One scheduler thread per loaded model loops: admit waiting requests (up to ``max_batch_size``
+running), run one forward pass that decodes every running sequence and prefills the admitted
+ones into their own KV-cache slots (their prompt tokens share the step's matmuls, so joining
+costs no extra pass over the weights), hand each its token (streams see it at once), and
+retire the sequences that are done
 — end-of-turn, a stop string, their own ``max_tokens``, or cancelled by their caller — at that
 step. A short request therefore never waits for a long one, and a new one waits at most one
 step. Rows in one step may each use a different LoRA adapter (:mod:`llmforge_local.engine_lora`).
@@ -153,8 +155,7 @@ class Engine:
                 new, self._waiting = self._waiting[:room], self._waiting[room:]
             try:
                 with torch.inference_mode():
-                    self._admit(new)
-                    self._step()
+                    self._step(self._admit(new))
             except BaseException as exc:  # every sequence in flight sees the failure
                 with self._cond:
                     queued = {id(s) for s in self._waiting}
@@ -164,8 +165,9 @@ class Engine:
                         self._end(s, None, exc)
                 self._running = []
 
-    def _admit(self, new: list[Sequence]) -> None:
-        """Prefill the new sequences together (up to the budget; the rest after the next step)."""
+    def _admit(self, new: list[Sequence]) -> list[Sequence]:
+        """The new sequences to prefill in this step (up to the budget; the rest wait for the
+        next one): cancelled ones end here, one whose adapter is unusable fails alone."""
         take, budget = [], PREFILL_BUDGET
         for i, s in enumerate(new):
             if take and budget - len(s.ids) < 0:
@@ -182,28 +184,26 @@ class Engine:
                 continue
             take.append(s)
             budget -= len(s.ids)
-        if not take:
-            return
-        logits = self.slots.prefill(
-            [s.ids for s in take], len(self._running), [s._slot_adapter for s in take]
-        )
-        self._running += take
-        for s, t in zip(take, self._pick(logits, take), strict=True):
-            self._emit(s, t)
-        self._retire()
+        return take
 
-    def _step(self) -> None:
-        if not self._running:
-            return
+    def _step(self, take: list[Sequence]) -> None:
+        """One forward pass: a decode step for every running sequence and the prefill of
+        ``take``, which join the running batch with their first token."""
         run = self._running
-        self.step_sizes.append(len(run))
-        self._steps += 1
-        BATCH_SIZE.observe(len(run))
-        logits = self.slots.decode(
+        if not run and not take:
+            return
+        if run:
+            self.step_sizes.append(len(run))
+            self._steps += 1
+            BATCH_SIZE.observe(len(run))
+        logits = self.slots.step(
             [s.tokens[-1] for s in run],
             [len(s.ids) + len(s.tokens) - 1 for s in run],
             [s._slot_adapter for s in run],
+            [s.ids for s in take],
+            [s._slot_adapter for s in take],
         )
+        self._running = run = run + take
         for s, t in zip(run, self._pick(logits, run), strict=True):
             self._emit(s, t)
         self._retire()

@@ -185,6 +185,23 @@ def _fused_adamw(params: list, device: str) -> bool:
     )
 
 
+def param_groups(params: list, opts: LoopOptions) -> list[dict]:
+    """AdamW groups: weight decay on matrices only, and each parameter's ``lr_scale``
+    (LoRA+ gives the ``B`` matrices a larger one) times the run's learning rate. The
+    scheduler scales every group's rate by the same factor."""
+    groups: dict[tuple[bool, float], list] = {}
+    for p in params:
+        groups.setdefault((p.ndim >= 2, float(getattr(p, "lr_scale", 1.0))), []).append(p)
+    return [
+        {
+            "params": ps,
+            "weight_decay": opts.weight_decay if decay else 0.0,
+            "lr": opts.learning_rate * scale,
+        }
+        for (decay, scale), ps in sorted(groups.items(), key=lambda kv: (not kv[0][0], kv[0][1]))
+    ]
+
+
 def train(
     model: Any,
     batches: list[dict],
@@ -203,10 +220,8 @@ def train(
         flush_denormals()
     torch.manual_seed(opts.seed)
     params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.ndim >= 2]
-    no_decay = [p for p in params if p.ndim < 2]
     optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": opts.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        param_groups(params, opts),
         lr=opts.learning_rate,
         betas=(0.9, 0.95),
         eps=1e-8,

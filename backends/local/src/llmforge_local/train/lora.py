@@ -40,8 +40,12 @@ def prepare(model: Any, method: str, lora: Any, frozen_dtype: Any = None) -> Any
         target_modules=list(lora.target_modules),
         bias="none",
         task_type="CAUSAL_LM",
+        use_rslora=lora.use_rslora,
     )
     model = get_peft_model(model, config)
+    for name, p in model.named_parameters():
+        if ".lora_B." in name:
+            p.lr_scale = lora.lr_ratio  # read by the training loop's parameter groups (LoRA+)
     if frozen_dtype is not None:
         for p in model.parameters():
             if not p.requires_grad:
