@@ -22,7 +22,8 @@ Measured:
 
 The abstention thresholds (the faithfulness guard's ``min_question_support`` on the question's
 words and ``min_question_similarity`` on its meaning) are chosen on the dev half of the
-questions (split by id hash) and reported on the test half, beside the shipped defaults: every
+questions (split by id hash; the setting farthest inside both aims there) and reported on the
+test half, beside the shipped defaults: every
 question is asked once with both checks off, recording both scores, so the decision at any
 threshold is exact (the scores depend on the question and retrieved context only).
 
@@ -281,19 +282,26 @@ def summary(rows: list[dict]) -> dict:
 TRUSTED = (0.4, 0.5, 0.6, 0.8, 1.0)
 
 
-def choose(rows: list[dict], min_answered: float = 0.8) -> tuple[float, float, float]:
-    """The (words, meaning, trusted) thresholds of the dev half that refuse the most
-    unanswerable questions while answering at least ``min_answered`` of the answerable ones
-    (ties: the lowest)."""
+#: the issue's aims: answer >= 80% of the answerable questions, refuse >= 70% of the others
+AIMS = (0.8, 0.7)
+
+
+def choose(rows: list[dict], aims: tuple[float, float] = AIMS) -> tuple[float, float, float]:
+    """The (words, meaning, trusted) thresholds of the dev half farthest inside both aims: the
+    largest ``min(answered - aims[0], refused - aims[1])`` (ties: the lowest thresholds).
+
+    (Until stop 19 this refused the most while answering at least 80% on dev: that sits on
+    the edge of the aims, so a test half answering a little less than dev falls below 80%.)"""
     words = sorted({0.0} | {r["support"] for r in rows if r["support"] is not None})
     meaning = sorted({0.0} | {r["similarity"] for r in rows if r.get("similarity") is not None})
-    best, best_key = (0.0, 0.0, 1.0), (-1.0, 0.0)
+    best, best_key = (0.0, 0.0, 1.0), (-2.0, 0.0)
     for trusted in TRUSTED:
         for t in words:
             for m in meaning:
                 s = summary(outcome(rows, t, m, trusted))
-                if s["answered"] >= min_answered and (s["refused"], -t - m) > best_key:
-                    best, best_key = (t, m, trusted), (s["refused"], -t - m)
+                key = (min(s["answered"] - aims[0], s["refused"] - aims[1]), -t - m)
+                if key > best_key:
+                    best, best_key = (t, m, trusted), key
     return best
 
 
