@@ -24,6 +24,11 @@ from llmforge_local.engine_lora import LoraBank
 SUPPORTED = ("llama",)
 _PROJ = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 _GROW = 256  # cache positions added at a time
+#: a step's prompts are padded to a multiple of this width, and a step that prefills to a
+#: multiple of this many rows: oneDNN caches a kernel per matmul shape, so fewer distinct
+#: shapes keep a long-running server's memory flat
+_WIDTH_STEP = 8
+_ROWS_STEP = 16
 
 
 def supported(model: Any) -> bool:
@@ -113,7 +118,7 @@ class SlotModel:
         dev = self.device
         b, n = len(last), len(prompts)
         first = b if first is None else first
-        width = max((len(q) for q in prompts), default=0)
+        width = -(-max((len(q) for q in prompts), default=0) // _WIDTH_STEP) * _WIDTH_STEP
         self.reserve(max(b, first + n), max([x + 1 for x in lengths] + [width + 1]))
         parts: list[_Part] = []
         tokens, positions = [], []
@@ -140,6 +145,10 @@ class SlotModel:
         pick = [torch.arange(b, device=dev)] if b else []
         if n:
             pick.append(b + torch.arange(n, device=dev) * width + plen - 1)
+        pad = -(b + n * width) % _ROWS_STEP if n else 0
+        if pad:  # rows in no part: they attend to nothing and nothing reads them
+            tokens.append(torch.zeros(pad, dtype=torch.long, device=dev))
+            positions.append(torch.zeros(pad, dtype=torch.long, device=dev))
         flat = torch.cat(tokens)[:, None]  # (M, 1): every token of the step is one row
         out = self._forward(flat, torch.cat(positions)[:, None], parts, torch.cat(pick))
         return out[:, -1]
@@ -183,7 +192,10 @@ class SlotModel:
         layer_step = self._layer if self.packed is None else self._packed_layer
         for i, layer in enumerate(self.layers):
             q, k, v = layer_step(i, layer, h, cos, sin, parts)  # (M, H, 1, D), (M, KV, 1, D) x2
-            o = torch.cat([self._attend(i, layer, q, k, v, part) for part in parts])  # (M, 1, H*D)
+            o = [self._attend(i, layer, q, k, v, part) for part in parts]
+            if sum(x.shape[0] for x in o) < h.shape[0]:  # padding rows: no attention output
+                o.append(o[0].new_zeros((h.shape[0] - sum(x.shape[0] for x in o), *o[0].shape[1:])))
+            o = torch.cat(o)  # (M, 1, H*D)
             h = layer_step(i, layer, h, cos, sin, parts, o)
         h = h[pick]  # (R, 1, C): only each row's last real position is sampled
         if self.packed is None:
