@@ -118,7 +118,8 @@ class SlotModel:
         dev = self.device
         b, n = len(last), len(prompts)
         first = b if first is None else first
-        width = -(-max((len(q) for q in prompts), default=0) // _WIDTH_STEP) * _WIDTH_STEP
+        longest = max((len(q) for q in prompts), default=0)
+        width = max(longest, min(-(-longest // _WIDTH_STEP) * _WIDTH_STEP, self.context))
         self.reserve(max(b, first + n), max([x + 1 for x in lengths] + [width + 1]))
         parts: list[_Part] = []
         tokens, positions = [], []
