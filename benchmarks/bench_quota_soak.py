@@ -25,25 +25,18 @@ import argparse
 import asyncio
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from _results import add_json_option, figure, write_json
+from _serving import free_port, start_server
 from bench_generate import QUESTIONS
 
 MODEL = "llmforge-local"
 QUOTA_DEPT, SOAK_DEPT = "marketing", "engineering"
 TOKENS = {"tok-quota": "quincy", "tok-soak": "sophie"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mib(pid: int) -> float:
@@ -62,28 +55,6 @@ def prompt_tokens(model: str, home: Path, question: str) -> int:
         [{"role": "user", "content": question}], add_generation_prompt=True, tokenize=False
     )
     return len(tok(text, add_special_tokens=False)["input_ids"])
-
-
-def start_server(root: Path, port: int, env: dict) -> subprocess.Popen:
-    import httpx
-
-    cmd = [sys.executable, "-m", "llmforge", "--config", str(root / "llmforge.yaml"), "--user", "admin"]
-    proc = subprocess.Popen(
-        [*cmd, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(root / "server.log", "w"),  # noqa: SIM115  (the server's lifetime)
-    )
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the server exited ({proc.returncode}); see {root / 'server.log'}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    raise SystemExit("the server did not start within 300 s")
 
 
 async def quota_burst(url: str, n: int, max_tokens: int) -> dict:

@@ -163,51 +163,27 @@ def in_own_thread(fn, *args):
     return box["out"]
 
 
-def _serve_child(home: str, generator: dict, port: int) -> None:
-    """The server process: ``llmforge serve`` on the bench's home, model and engine options."""
-    import llmforge
-    from llmforge.server import serve
+def serve_in_process(home: str, generator: dict):
+    """``(url, stop)`` of `llmforge serve` in a process of its own, on the bench's home, model
+    and engine options: the clients' HTTP and JSON work then shares the cores but not the
+    server's GIL."""
+    from pathlib import Path
 
-    forge = llmforge.connect(backend="local", home=home, user="admin", generator=generator)
-    serve(forge, port=port, tokens={TOKEN: "admin"})
+    import yaml
+    from _serving import free_port, start_server
 
-
-def serve_in_process(home: str, generator: dict, timeout_s: float = 300.0):
-    """``(url, stop)`` of a server in a process of its own, as ``llmforge serve`` runs in
-    production: the clients' HTTP and JSON work then shares the cores but not the server's GIL."""
-    import multiprocessing
-    import socket
-    import urllib.request
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = multiprocessing.get_context("spawn").Process(
-        target=_serve_child, args=(home, generator, port), name="llmforge-serve", daemon=True
+    root = Path(tempfile.mkdtemp(prefix="llmforge-bench-serve-server-"))
+    (root / "llmforge.yaml").write_text(
+        yaml.safe_dump({"home": home, "components": {"generator": generator}})
     )
-    proc.start()
-    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + timeout_s
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=5) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if not proc.is_alive() or time.monotonic() > deadline:
-            proc.kill()
-            raise SystemExit(
-                f"the server process did not come up (exit code {proc.exitcode}); see its log above"
-            )
-        time.sleep(0.5)
+    port = free_port()
+    proc = start_server(root, port, {**os.environ, "LLMFORGE_API_TOKENS": f"{TOKEN}=admin"})
 
     def stop() -> None:
         proc.terminate()  # SIGTERM: uvicorn shuts down and the usage rows are committed
-        proc.join(60)
-        if proc.is_alive():
-            proc.kill()
+        proc.wait(timeout=120)
 
-    return url, stop
+    return f"http://127.0.0.1:{port}", stop
 
 
 def row(name: str, wall: float, res: list[Result], base: float | None) -> float:

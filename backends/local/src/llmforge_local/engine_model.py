@@ -190,13 +190,19 @@ class SlotModel:
         cos, sin = base.rotary_emb(h, pos)
         for part in parts:
             part.prepare(h.dtype, self.device)
+        # padding rows (in no part) get no attention output
+        pad = h.new_zeros(
+            (
+                h.shape[0] - sum(p.count * p.width for p in parts),
+                1,
+                self.layers[0].self_attn.o_proj.in_features,
+            )
+        )
         layer_step = self._layer if self.packed is None else self._packed_layer
         for i, layer in enumerate(self.layers):
             q, k, v = layer_step(i, layer, h, cos, sin, parts)  # (M, H, 1, D), (M, KV, 1, D) x2
             o = [self._attend(i, layer, q, k, v, part) for part in parts]
-            if sum(x.shape[0] for x in o) < h.shape[0]:  # padding rows: no attention output
-                o.append(o[0].new_zeros((h.shape[0] - sum(x.shape[0] for x in o), *o[0].shape[1:])))
-            o = torch.cat(o)  # (M, 1, H*D)
+            o = torch.cat([*o, pad] if pad.shape[0] else o)  # (M, 1, H*D)
             h = layer_step(i, layer, h, cos, sin, parts, o)
         h = h[pick]  # (R, 1, C): only each row's last real position is sampled
         if self.packed is None:
@@ -229,7 +235,9 @@ class SlotModel:
         )  # (B, H, T, D)
         return o.transpose(1, 2).reshape(part.count * part.width, 1, -1)
 
-    def _layer(self, i: int, layer: Any, h: Any, cos: Any, sin: Any, rows: list[_Part], o: Any = None) -> Any:
+    def _layer(
+        self, i: int, layer: Any, h: Any, cos: Any, sin: Any, parts: list[_Part], o: Any = None
+    ) -> Any:
         """Before attention (``o`` None): q, k, v of ``h``; after: ``h`` through o_proj and the MLP."""
         from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
@@ -238,19 +246,19 @@ class SlotModel:
             bsz, t = h.shape[:2]
             y = layer.input_layernorm(h)
             q, k, v = (
-                self._proj(i, n, getattr(attn, n), y, rows).view(bsz, t, -1, self.head_dim).transpose(1, 2)
+                self._proj(i, n, getattr(attn, n), y, parts).view(bsz, t, -1, self.head_dim).transpose(1, 2)
                 for n in ("q_proj", "k_proj", "v_proj")
             )
             q, k = apply_rotary_pos_emb(q, k, cos, sin)
             return q, k, v
-        h = h + self._proj(i, "o_proj", attn.o_proj, o, rows)
+        h = h + self._proj(i, "o_proj", attn.o_proj, o, parts)
         y = layer.post_attention_layernorm(h)
-        gate = self._proj(i, "gate_proj", mlp.gate_proj, y, rows)
-        up = self._proj(i, "up_proj", mlp.up_proj, y, rows)
-        return h + self._proj(i, "down_proj", mlp.down_proj, mlp.act_fn(gate) * up, rows)
+        gate = self._proj(i, "gate_proj", mlp.gate_proj, y, parts)
+        up = self._proj(i, "up_proj", mlp.up_proj, y, parts)
+        return h + self._proj(i, "down_proj", mlp.down_proj, mlp.act_fn(gate) * up, parts)
 
     def _packed_layer(
-        self, i: int, layer: Any, h: Any, cos: Any, sin: Any, rows: list[_Part], o: Any = None
+        self, i: int, layer: Any, h: Any, cos: Any, sin: Any, parts: list[_Part], o: Any = None
     ) -> Any:
         """:meth:`_layer` on packed weights, q/k/v and gate/up each one matmul: the same numbers."""
         import torch
@@ -258,27 +266,27 @@ class SlotModel:
         p = self.packed
         if o is None:
             bsz, t = h.shape[:2]
-            qkv = self._fused(i, "qkv", _rms(layer.input_layernorm, h), rows)
+            qkv = self._fused(i, "qkv", _rms(layer.input_layernorm, h), parts)
             qkv = qkv.view(bsz, t, -1, self.head_dim).transpose(1, 2)  # (B, H+2KV, T, D)
             qk, v = qkv[:, : p.heads + self.kv_heads], qkv[:, p.heads + self.kv_heads :]
             half = self.head_dim // 2  # rotary on q and k at once, as apply_rotary_pos_emb does
             turned = torch.cat((-qk[..., half:], qk[..., :half]), dim=-1)
             qk = qk * cos[:, None] + turned * sin[:, None]
             return qk[:, : p.heads], qk[:, p.heads :], v
-        h = h + self._fused(i, "o_proj", o, rows)
-        gate_up = self._fused(i, "gate_up", _rms(layer.post_attention_layernorm, h), rows)
+        h = h + self._fused(i, "o_proj", o, parts)
+        gate_up = self._fused(i, "gate_up", _rms(layer.post_attention_layernorm, h), parts)
         gate, up = gate_up.split([w for _, w in p.parts["gate_up"]], -1)
-        return h + self._fused(i, "down_proj", layer.mlp.act_fn(gate) * up, rows)
+        return h + self._fused(i, "down_proj", layer.mlp.act_fn(gate) * up, parts)
 
-    def _fused(self, i: int, name: str, x: Any, rows: list[_Part]) -> Any:
+    def _fused(self, i: int, name: str, x: Any, parts: list[_Part]) -> Any:
         """Packed projection ``name`` of layer ``i``; each row's LoRA delta added to the columns of
         the module it adapts."""
         out = self.packed.linear(self.packed.layers[i][name], x)
-        if all(part.rows is None for part in rows):
+        if all(part.rows is None for part in parts):
             return out
         start = 0
         for module, width in self.packed.parts[name]:
-            d = self._delta(f"{i}.{module}", x, rows)
+            d = self._delta(f"{i}.{module}", x, parts)
             if d is not None:
                 out[..., start : start + width] += d.to(out.dtype)
             start += width
