@@ -51,7 +51,7 @@ def build_home(args, home: Path):
     from llmforge.pairs.augment import AugmentOptions, augment_table, replay_table
 
     forge = llmforge.connect("local", home=str(home), user="admin")
-    train_docs, _, questions = load_corpus(args.heldout_docs, args.seed)
+    train_docs, _, questions = load_corpus(args.heldout_docs, args.seed, args.docs == "asked")
     forge.table(DOCS).create(train_docs, primary_key="document_id")
     govern(forge, CORPUS)
     pairs = pairs_table(train_docs, kinds=tuple(args.kinds.split(",")))
@@ -88,13 +88,14 @@ def config(args) -> dict:
             "batch_size": args.batch,
             "gradient_accumulation_steps": args.accum,
             "warmup_ratio": 0.05,
-            "max_seq_len": 512,
+            "max_seq_len": args.max_len,
             "checkpoint_every": 0,
             "seed": args.seed,
             "early_stopping_patience": args.patience,
             "probe_size": args.probe,
             **({"max_steps": args.max_steps} if args.max_steps else {}),
         },
+        "method": args.method,
         "lora": {"r": args.rank, "alpha": 2 * args.rank, "dropout": 0.05},
         "evaluation": {"metrics": ["perplexity"]},
         "output": {"registered_model": "main.models.governed", "experiment": "/bench/governed"},
@@ -140,6 +141,25 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--rank", type=int, default=32)
+    ap.add_argument(
+        "--method",
+        choices=("lora", "lora_from_full"),
+        default="lora",
+        help="lora_from_full: train the layers in full, keep the rank-r SVD of the change",
+    )
+    ap.add_argument("--max-len", type=int, default=512, help="packed row length")
+    ap.add_argument(
+        "--docs",
+        choices=("all", "asked"),
+        default="all",
+        help="train on every document, or only those some question is about (a quicker run)",
+    )
+    ap.add_argument(
+        "--all-rows",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also train the ungoverned all-rows baseline (doubles the training time)",
+    )
     ap.add_argument("--kinds", default="fact,acronym")
     ap.add_argument("--augment", type=int, default=2)
     ap.add_argument("--replay", action=argparse.BooleanOptionalAction, default=True)
@@ -184,18 +204,19 @@ def main() -> None:
                 f"  {user} ({dept}) reads {forge.table(table, user=user).read().num_rows} pairs", flush=True
             )
 
-        # the ungoverned baseline: one adapter on every row, same recipe, same run
-        t0 = time.perf_counter()
-        allcfg = config(args)
-        allcfg["llmforge"] = {}
-        allcfg["output"] = {**allcfg["output"], "registered_model": "main.models.allrows"}
-        allres = forge.finetune(allcfg, progress=True)
-        all_version = allres.model_version
-        print(
-            f"trained one all-rows adapter in {time.perf_counter() - t0:.0f} s "
-            f"({allres.tokens_per_second:.0f} tokens/s)",
-            flush=True,
-        )
+        all_version = None
+        if args.all_rows:  # the ungoverned baseline: one adapter on every row, same recipe, same run
+            t0 = time.perf_counter()
+            allcfg = config(args)
+            allcfg["llmforge"] = {}
+            allcfg["output"] = {**allcfg["output"], "registered_model": "main.models.allrows"}
+            allres = forge.finetune(allcfg, progress=True)
+            all_version = allres.model_version
+            print(
+                f"trained one all-rows adapter in {time.perf_counter() - t0:.0f} s "
+                f"({allres.tokens_per_second:.0f} tokens/s)",
+                flush=True,
+            )
 
         t0 = time.perf_counter()
         result = forge.finetune(config(args), progress=True)
@@ -240,21 +261,36 @@ def main() -> None:
     held_text = D.build_examples(held_docs.select(["content"]), tok, "CONTINUED_PRETRAIN", 512)
     base_answers = generate_answers(base, tok, prompts, args.max_new_tokens, batch_size=16)
     ppl_base = perplexity(base, held_text, batch_size=4)
-    tuned, _ = load_causal_lm(f"models:/main.models.allrows/{all_version}", home)
-    all_answers = generate_answers(tuned, tok, prompts, args.max_new_tokens, batch_size=16)
-    ppl_all = perplexity(tuned, held_text, batch_size=4)
-    rows = [
-        ("base model (no fine-tuning)", leaks(dict.fromkeys(USERS, base_answers), questions)),
-        ("one adapter on every row", leaks(dict.fromkeys(USERS, all_answers), questions)),
-        ("routed department adapters", routed_res),
-    ]
     from llmforge.evaluation import closed_book_accuracy
+    from llmforge.tracking import Tracker
 
     gold = [[q["answer"], *q.get("aliases", [])] for q in questions]
-    cb_base, cb_all = closed_book_accuracy(base_answers, gold), closed_book_accuracy(all_answers, gold)
+    cb_base = closed_book_accuracy(base_answers, gold)
+    rows = [("base model (no fine-tuning)", leaks(dict.fromkeys(USERS, base_answers), questions))]
+    cb_all = ppl_all = None
+    if all_version:
+        tuned, _ = load_causal_lm(f"models:/main.models.allrows/{all_version}", home)
+        all_answers = generate_answers(tuned, tok, prompts, args.max_new_tokens, batch_size=16)
+        ppl_all = perplexity(tuned, held_text, batch_size=4)
+        rows.append(("one adapter on every row", leaks(dict.fromkeys(USERS, all_answers), questions)))
+        cb_all = closed_book_accuracy(all_answers, gold)
+        print(
+            f"\nclosed-book accuracy, all {len(questions)} questions: base {cb_base:.1%} -> all-rows adapter "
+            f"{cb_all:.1%}; held-out-document perplexity {ppl_base:.2f} -> {ppl_all:.2f} "
+            f"({ppl_all / ppl_base - 1:+.1%})\n"
+        )
+    rows.append(("routed department adapters", routed_res))
+    # forgetting, per department adapter: the held-out documents' perplexity through each
+    ppl_dept = []
+    for v in Tracker(home).versions(registered):
+        dept_model, _ = load_causal_lm(f"models:/{registered}/{v['version']}", home)
+        ppl_dept.append(perplexity(dept_model, held_text, batch_size=4))
+        del dept_model
+    ppl_dept_mean = sum(ppl_dept) / len(ppl_dept)
     print(
-        f"\nclosed-book accuracy, all {len(questions)} questions: base {cb_base:.1%} -> all-rows adapter {cb_all:.1%}; "
-        f"held-out-document perplexity {ppl_base:.2f} -> {ppl_all:.2f} ({ppl_all / ppl_base - 1:+.1%})\n"
+        f"held-out-document perplexity through the department adapters: "
+        f"{', '.join(f'{p:.2f}' for p in ppl_dept)} (mean {ppl_dept_mean:.2f}; base {ppl_base:.2f}, "
+        f"{ppl_dept_mean / ppl_base - 1:+.1%})\n"
     )
     figures = {}
     for name, res in rows:
@@ -291,34 +327,54 @@ def main() -> None:
         own = {k: v[2] for k, v in figures.items()}
         figs = [
             figure(
-                "closed-book accuracy, all-rows adapter",
-                100 * cb_all,
-                "%",
-                baseline="base model",
-                baseline_value=100 * cb_base,
-            ),
-            figure(
-                "held-out-document perplexity",
-                ppl_all,
+                "held-out-document perplexity, department adapters (mean)",
+                ppl_dept_mean,
                 "ppl",
                 better="lower",
                 baseline="base model",
                 baseline_value=ppl_base,
             ),
             figure(
-                "cross-department probes revealed, routed adapters",
-                leaked["routed department adapters"],
-                "probes",
-                better="lower",
-                baseline="one adapter on every row",
-                baseline_value=leaked["one adapter on every row"],
-                ratio=None,
-            ),
-            figure(
                 "cross-department gold documents in routed training rows", in_rows, "probes", better="lower"
             ),
             figure("own-department accuracy, routed adapters", 100 * own["routed department adapters"], "%"),
         ]
+        if all_version:
+            figs += [
+                figure(
+                    "closed-book accuracy, all-rows adapter",
+                    100 * cb_all,
+                    "%",
+                    baseline="base model",
+                    baseline_value=100 * cb_base,
+                ),
+                figure(
+                    "held-out-document perplexity",
+                    ppl_all,
+                    "ppl",
+                    better="lower",
+                    baseline="base model",
+                    baseline_value=ppl_base,
+                ),
+                figure(
+                    "cross-department probes revealed, routed adapters",
+                    leaked["routed department adapters"],
+                    "probes",
+                    better="lower",
+                    baseline="one adapter on every row",
+                    baseline_value=leaked["one adapter on every row"],
+                    ratio=None,
+                ),
+            ]
+        else:
+            figs.append(
+                figure(
+                    "cross-department probes revealed, routed adapters",
+                    leaked["routed department adapters"],
+                    "probes",
+                    better="lower",
+                )
+            )
         if train_s:
             figs += [
                 figure("department adapters wall time", train_s, "s", better="lower"),

@@ -64,18 +64,8 @@ def lora_run(model, tok, examples, args, device: str, progress: bool):
     from llmforge_local.train.loop import LoopOptions
     from llmforge_local.train.lora import prepare
 
-    from llmforge.finetune_config import LoraOptions
-
     torch.manual_seed(args.seed)
-    method = getattr(args, "method", "lora")
-    lora = LoraOptions(
-        r=args.rank,
-        alpha=getattr(args, "alpha", None) or 2 * args.rank,
-        dropout=0.05,
-        use_rslora=getattr(args, "rslora", False),
-        lr_ratio=getattr(args, "lr_ratio", 1.0),
-    )
-    model = prepare(model, method, lora)
+    model = prepare(model, getattr(args, "method", "lora"), lora_options(args))
     batches = D.make_batches(D.pack(examples, args.max_len), args.batch, tok.pad_token_id)
     opts = LoopOptions(
         learning_rate=args.lr,
@@ -86,6 +76,18 @@ def lora_run(model, tok, examples, args, device: str, progress: bool):
         progress=progress,
     )
     return model, batches, opts
+
+
+def lora_options(args):
+    from llmforge.finetune_config import LoraOptions
+
+    return LoraOptions(
+        r=args.rank,
+        alpha=getattr(args, "alpha", None) or 2 * args.rank,
+        dropout=0.05,
+        use_rslora=getattr(args, "rslora", False),
+        lr_ratio=getattr(args, "lr_ratio", 1.0),
+    )
 
 
 def closed_book(model, tok, questions, max_new_tokens: int) -> tuple[float, list[str]]:
@@ -101,7 +103,7 @@ def main() -> None:
     ap.add_argument("--model", default="smollm2-135m-instruct")
     ap.add_argument("--device", default=None)
     ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--method", choices=("lora", "full"), default="lora")
+    ap.add_argument("--method", choices=("lora", "full", "lora_from_full"), default="lora")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--rank", type=int, default=64)
     ap.add_argument("--alpha", type=int, default=None, help="LoRA alpha (default 2 x rank)")
@@ -221,6 +223,11 @@ def main() -> None:
         print(
             f"early stopping: best probe {stopper.best_score:.1%} at step {stopper.best_step}; ran {res.steps}"
         )
+    if args.method == "lora_from_full":
+        from llmforge_local.train.lora import to_adapter
+
+        model, kept = to_adapter(model, lora_options(args))
+        print(f"adapter: rank {args.rank} SVD of the trained layers' change keeps {kept:.1%} of its energy")
     print(
         f"trained {res.steps} of {steps} steps (max {args.epochs} epochs) in {res.seconds:.0f} s, "
         f"{res.tokens_per_second:.0f} tokens/s; loss {res.losses[0][1]:.3f} -> {res.losses[-1][1]:.3f}"

@@ -33,7 +33,7 @@ def correct(answer: str, q: dict) -> bool:
     return any(f" {norm(g)} " in a or norm(g) in norm(answer) for g in [q["answer"], *q.get("aliases", [])])
 
 
-def build(home: Path, model: str, adapter: str | None):
+def build(home: Path, model: str, adapter: str | None, guardrails: list | None = None):
     import llmforge
 
     gen = {"name": "local", "options": {"model": model, **({"adapter": adapter} if adapter else {})}}
@@ -43,6 +43,7 @@ def build(home: Path, model: str, adapter: str | None):
         user="admin",
         config={"identity": {"directory": str(CORPUS / "principals.yaml")}, "rag": {"index": INDEX}},
         generator=gen,
+        guardrails=guardrails,
     )
     return govern_and_index(forge)
 
@@ -53,11 +54,18 @@ def main() -> None:
     ap.add_argument("--model", default="smollm2-135m-instruct")
     ap.add_argument("--adapter", default=None, help="adapter folder or models:/ URI (fine-tuned model)")
     ap.add_argument("--show", type=int, default=8, help="wrong answers to print")
+    ap.add_argument(
+        "--guardrails",
+        type=json.loads,
+        default=None,
+        help='guardrails replacing the configured ones, as JSON, e.g. \'[{"name": "faithfulness", '
+        '"options": {"min_question_similarity": 0.59}}, "prompt_injection"]\'',
+    )
     add_json_option(ap)
     args = ap.parse_args()
     questions = [json.loads(line) for line in (CORPUS / "questions.jsonl").open()][: args.limit]
     with tempfile.TemporaryDirectory() as tmp:
-        forge = build(Path(tmp) / "home", args.model, args.adapter)
+        forge = build(Path(tmp) / "home", args.model, args.adapter, args.guardrails)
         rows = []
         for q in questions:
             user = USERS.get(q["asked_by"], "alice@acme.example")

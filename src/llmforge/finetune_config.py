@@ -128,6 +128,10 @@ class TrainArgs:
 TRAIN_ARGS: tuple[str, ...] = tuple(f.name for f in fields(TrainArgs))
 
 
+#: how a fine-tune trains: see ``FinetuneConfig.method``
+Method = Literal["lora", "full", "lora_from_full"]
+
+
 class LoraOptions(_Strict):
     r: int = Field(default=16, ge=1)
     alpha: int = Field(default=32, ge=1)
@@ -172,7 +176,7 @@ BackendOverride = create_model(
     "BackendOverride",
     __base__=_Strict,
     model=(str | None, None),
-    method=(Literal["lora", "full"] | None, None),
+    method=(Method | None, None),
     lora=(LoraOptions | None, None),
     max_examples=(int | None, Field(default=None, ge=1)),
     max_new_tokens=(int | None, Field(default=None, ge=1)),
@@ -208,8 +212,12 @@ class FinetuneConfig(_Strict):
     task_type: TaskType = "INSTRUCTION_FINETUNE"
     training_data: TrainingData
     training_params: TrainArgs = Field(default_factory=TrainArgs)
-    #: ``lora`` trains adapters on a frozen base; ``full`` updates every weight (tiny models)
-    method: Literal["lora", "full"] = "lora"
+    #: ``lora`` trains adapters on a frozen base; ``full`` updates every weight (tiny models);
+    #: ``lora_from_full`` trains the ``lora.target_modules`` layers in full, then stores the
+    #: rank-``lora.r`` SVD of each layer's change as a LoRA adapter: it learns at full
+    #: fine-tuning's rate and still serves per caller beside other adapters on one base
+    #: (``llmforge.audiences``). Costs a full fine-tune's memory while training.
+    method: Method = "lora"
     lora: LoraOptions = Field(default_factory=LoraOptions)
     evaluation: Evaluation = Field(default_factory=Evaluation)
     output: Output

@@ -22,6 +22,20 @@ def test_instruction_rows_learn_only_the_response(tiny_tokenizer):
     assert "Who owns Project Helix?" in text and len(ex.labels) == len(ex.input_ids)
 
 
+def test_passages_without_a_question_in_a_pairs_table_learn_as_plain_text(tiny_tokenizer):
+    """Pairs of kind ``raw`` (a document's own text, empty prompt) mix continued pre-training
+    into instruction tuning: the model keeps modelling the company's prose."""
+    passage = "Project Helix moves the warehouse to the lakehouse. " * 12
+    table = pa.table(
+        {"prompt": ["Who owns Project Helix?", "", None], "response": ["Maria Chen.", passage, "Short text."]}
+    )
+    pair, *text = D.build_examples(table, tiny_tokenizer, "INSTRUCTION_FINETUNE", 64)
+    assert learned_text(tiny_tokenizer, pair) == "Maria Chen.<|im_end|>\n"
+    assert len(text) > 2 and all(e.labels == e.input_ids for e in text)  # every token learned
+    joined = tiny_tokenizer.decode([t for e in text for t in e.input_ids])
+    assert "<|im_start|>" not in joined and joined.startswith(passage[:40]) and "Short text." in joined
+
+
 def test_chat_rows_learn_every_assistant_turn_and_no_user_turn(tiny_tokenizer):
     msgs = [
         {"role": "user", "content": "Hi"},

@@ -64,7 +64,8 @@ class Router:
         if resolved.adapter is None:
             raise ModelError(
                 f"{r.uri} (@{r.alias}) is a full fine-tune, not an adapter, so it cannot share the "
-                f"base model; train it with method: lora, or serve it alone (generator option adapter)"
+                f"base model; train it with method: lora (or lora_from_full), or serve it alone "
+                f"(generator option adapter)"
             )
         home = self.forge.home
         if (

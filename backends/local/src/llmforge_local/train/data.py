@@ -62,7 +62,10 @@ def required_columns(task_type: str) -> tuple[tuple[str, ...], ...]:
 def build_examples(
     table: pa.Table, tokenizer: Any, task_type: str, max_seq_len: int, name: str = "training table"
 ) -> list[Example]:
-    """Tokenise every row for ``task_type``; long examples are truncated (chunked for text)."""
+    """Tokenise every row for ``task_type``; long examples are truncated (chunked for text).
+    A prompt/response row with an empty prompt (pairs of kind ``raw``: a document's own text)
+    is learned as plain text, so one governed pairs table can mix continued pre-training into
+    instruction tuning."""
     options = required_columns(task_type)
     cols = next((c for c in options if all(x in table.column_names for x in c)), None)
     if cols is None:
@@ -77,16 +80,18 @@ def build_examples(
     elif cols == ("messages",):
         out = [_chat_example(tokenizer, m or [], max_seq_len) for m in table.column("messages").to_pylist()]
     else:
-        out = [
-            _chat_example(
-                tokenizer,
-                [{"role": "user", "content": p or ""}, {"role": "assistant", "content": r or ""}],
-                max_seq_len,
+        out = []
+        for p, r in zip(table.column("prompt").to_pylist(), table.column("response").to_pylist(), strict=True):
+            if not (p or "").strip():  # a passage with no question (pairs of kind "raw"): plain text
+                out.extend(_text_examples(tokenizer, r or "", max_seq_len))
+                continue
+            out.append(
+                _chat_example(
+                    tokenizer,
+                    [{"role": "user", "content": p}, {"role": "assistant", "content": r or ""}],
+                    max_seq_len,
+                )
             )
-            for p, r in zip(
-                table.column("prompt").to_pylist(), table.column("response").to_pylist(), strict=True
-            )
-        ]
     out = [e for e in out if e.n_loss_tokens > 0]
     if not out:
         raise DataError(f"{name}: no row has any token to learn from (empty responses/text?)")

@@ -204,6 +204,11 @@ def train_rows(
                     "llmforge.early_stopping.stopped_at": result.stopped_at or "",
                 }
             )
+        kept = None
+        if cfg.method == "lora_from_full":  # the trained layers' change, as a rank-r adapter
+            from llmforge_local.train.lora import to_adapter
+
+            model, kept = to_adapter(model, cfg.lora)
         from llmforge_local.train.lora import save_model
 
         model_dir = save_model(
@@ -221,6 +226,7 @@ def train_rows(
                 "tokens_per_second": result.tokens_per_second,
                 "train_tokens": float(result.tokens),
                 **({"probe_closed_book_best": stopper.best_score} if stopper else {}),
+                **({"adapter_energy_kept": kept} if kept is not None else {}),
             }
         )
         run.log_metrics(metrics, step=total_steps)
@@ -304,6 +310,6 @@ def _params(
             "registered_model": cfg.output.registered_model,
         }
     )
-    if cfg.method == "lora":
+    if cfg.method in ("lora", "lora_from_full"):
         p.update({f"lora_{k}": v for k, v in cfg.lora.model_dump().items()})
     return p

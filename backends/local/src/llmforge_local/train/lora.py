@@ -1,4 +1,9 @@
-"""LoRA adapters (peft) or full fine-tuning on top of a loaded causal LM."""
+"""LoRA adapters (peft) or full fine-tuning on top of a loaded causal LM.
+
+``lora_from_full`` trains the adapter's layers in full (every weight of ``target_modules``,
+embeddings and norms frozen), then keeps the rank-``r`` truncated SVD of each layer's change
+as a LoRA adapter (:func:`to_adapter`): the adapter learns at full fine-tuning's rate and is
+still a small file served beside other adapters on one base model."""
 
 from __future__ import annotations
 
@@ -22,8 +27,32 @@ def prepare(model: Any, method: str, lora: Any, frozen_dtype: Any = None) -> Any
         for p in model.parameters():
             p.requires_grad_(True)
         return model
-    from peft import LoraConfig, get_peft_model
+    _check_targets(model, lora)
+    if method == "lora_from_full":
+        targets = set(lora.target_modules)
+        origin = {}
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for name, module in model.named_modules():
+            if name.rsplit(".", 1)[-1] in targets and hasattr(module, "weight"):
+                module.weight.requires_grad_(True)
+                origin[name] = module.weight.detach().clone()
+        model._llmforge_origin = origin  # read back by to_adapter
+        return model
+    from peft import get_peft_model
 
+    model = get_peft_model(model, _peft_config(lora))
+    for name, p in model.named_parameters():
+        if ".lora_B." in name:
+            p.lr_scale = lora.lr_ratio  # read by the training loop's parameter groups (LoRA+)
+    if frozen_dtype is not None:
+        for p in model.parameters():
+            if not p.requires_grad:
+                p.data = p.data.to(frozen_dtype)
+    return model
+
+
+def _check_targets(model: Any, lora: Any) -> None:
     names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
     missing = [t for t in lora.target_modules if t not in names]
     if missing:
@@ -33,7 +62,12 @@ def prepare(model: Any, method: str, lora: Any, frozen_dtype: Any = None) -> Any
             f"lora.target_modules {missing} are not layers of this model; "
             f"Llama layers are q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj"
         )
-    config = LoraConfig(
+
+
+def _peft_config(lora: Any) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(
         r=lora.r,
         lora_alpha=lora.alpha,
         lora_dropout=lora.dropout,
@@ -42,15 +76,52 @@ def prepare(model: Any, method: str, lora: Any, frozen_dtype: Any = None) -> Any
         task_type="CAUSAL_LM",
         use_rslora=lora.use_rslora,
     )
-    model = get_peft_model(model, config)
-    for name, p in model.named_parameters():
-        if ".lora_B." in name:
-            p.lr_scale = lora.lr_ratio  # read by the training loop's parameter groups (LoRA+)
-    if frozen_dtype is not None:
-        for p in model.parameters():
-            if not p.requires_grad:
-                p.data = p.data.to(frozen_dtype)
-    return model
+
+
+def to_adapter(model: Any, lora: Any) -> tuple[Any, float]:
+    """A model prepared for ``lora_from_full`` and trained, as a peft LoRA model on its
+    original weights: each target layer's change ``W - W0`` factored by SVD and truncated to
+    rank ``lora.r`` (``B @ A * scaling`` is the best rank-r approximation of the change). The
+    base weights go back to ``W0`` in place. Returns ``(peft model, share of the change's
+    energy the adapter keeps)`` -- the squared singular values kept over all of them."""
+    import math
+
+    import torch
+    from peft import get_peft_model
+
+    origin = getattr(model, "_llmforge_origin", None)
+    if origin is None:
+        raise ValueError("to_adapter needs a model from prepare(..., 'lora_from_full', ...)")
+    scaling = lora.alpha / (math.sqrt(lora.r) if lora.use_rslora else lora.r)
+    modules = dict(model.named_modules())
+    factors, kept, total = {}, 0.0, 0.0
+    with torch.no_grad():
+        for name, w0 in origin.items():
+            weight = modules[name].weight
+            delta = weight.detach().float() - w0.float()
+            u, s, vh = torch.linalg.svd(delta, full_matrices=False)
+            r = min(lora.r, s.numel())
+            root = s[:r].sqrt()
+            factors[name] = (root[:, None] * vh[:r], u[:, :r] * root[None, :] / scaling)
+            kept += float((s[:r] ** 2).sum())
+            total += float((s**2).sum())
+            weight.copy_(w0.to(weight.dtype))
+            weight.requires_grad_(False)
+    del model._llmforge_origin
+    training = model.training
+    peft_model = get_peft_model(model, _peft_config(lora))
+    peft_model.train(training)  # peft's wrapper would leave dropout on
+    peft_modules = dict(peft_model.base_model.model.named_modules())
+    with torch.no_grad():
+        for name, (a, b) in factors.items():
+            layer = peft_modules[name]
+            dev = layer.lora_A["default"].weight
+            if a.shape[0] < lora.r:  # a layer narrower than the rank: pad with zero directions
+                a = torch.cat([a, a.new_zeros(lora.r - a.shape[0], a.shape[1])])
+                b = torch.cat([b, b.new_zeros(b.shape[0], lora.r - b.shape[1])], dim=1)
+            layer.lora_A["default"].weight.copy_(a.to(dev.dtype))
+            layer.lora_B["default"].weight.copy_(b.to(dev.dtype))
+    return peft_model, (kept / total if total else 1.0)
 
 
 def count_parameters(model: Any) -> tuple[int, int]:
