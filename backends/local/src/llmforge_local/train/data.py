@@ -81,7 +81,9 @@ def build_examples(
         out = [_chat_example(tokenizer, m or [], max_seq_len) for m in table.column("messages").to_pylist()]
     else:
         out = []
-        for p, r in zip(table.column("prompt").to_pylist(), table.column("response").to_pylist(), strict=True):
+        for p, r in zip(
+            table.column("prompt").to_pylist(), table.column("response").to_pylist(), strict=True
+        ):
             if not (p or "").strip():  # a passage with no question (pairs of kind "raw"): plain text
                 out.extend(_text_examples(tokenizer, r or "", max_seq_len))
                 continue
