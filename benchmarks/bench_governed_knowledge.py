@@ -1,8 +1,9 @@
 """Weights that obey governance: what each department's served model reveals about the others.
 
-The same training recipe as ``bench_learns_business.py`` (pairs from the sample company's
-documents, augmented, with replay, LoRA with early stopping on a held-in probe), run
-through the product: the pairs table inherits the documents' row filter, ``forge.finetune``
+The training recipe that ``bench_learns_business.py`` measured to inject the facts (pairs
+from the sample company's documents, augmented, with replay and the documents' own text,
+early stopping on a held-in probe), as ``method: lora_from_full`` adapters (the layers trained
+in full, each adapter the rank-128 SVD of their change), run through the product: the pairs table inherits the documents' row filter, ``forge.finetune``
 with ``llmforge: {audiences: departments}`` trains one adapter per department *reading the
 table as that department*, and the routed local generator (what ``llmforge serve`` uses)
 answers each caller from the adapter it is entitled to. Then, closed book:
@@ -19,7 +20,11 @@ answers each caller from the adapter it is entitled to. Then, closed book:
   questions, so "reveals nothing" is not just "learned nothing";
 - training cost: wall time to train every department's adapter and its tokens/s.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_governed_knowledge.py [--epochs 1] [--json out.json]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_governed_knowledge.py [--no-all-rows] [--json out.json]
+
+By default it trains on the 71 documents the questions ask about (``--docs all``: all 235);
+``--method lora --rank 32 --lr 1e-3 --accum 2 --max-len 512 --kinds fact,acronym --augment 2
+--epochs 1 --patience 0`` is the plain-LoRA recipe of earlier runs.
 """
 
 from __future__ import annotations
@@ -138,21 +143,21 @@ def summary(name: str, res: dict) -> tuple[int, int, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="smollm2-135m-instruct")
-    ap.add_argument("--epochs", type=int, default=1)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--rank", type=int, default=32)
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--rank", type=int, default=128)
     ap.add_argument(
         "--method",
         choices=("lora", "lora_from_full"),
-        default="lora",
+        default="lora_from_full",
         help="lora_from_full: train the layers in full, keep the rank-r SVD of the change",
     )
-    ap.add_argument("--max-len", type=int, default=512, help="packed row length")
+    ap.add_argument("--max-len", type=int, default=256, help="packed row length")
     ap.add_argument(
         "--docs",
         choices=("all", "asked"),
-        default="all",
-        help="train on every document, or only those some question is about (a quicker run)",
+        default="asked",
+        help="train on every document (~3x the time), or only those some question is about",
     )
     ap.add_argument(
         "--all-rows",
@@ -160,12 +165,12 @@ def main() -> None:
         default=True,
         help="also train the ungoverned all-rows baseline (doubles the training time)",
     )
-    ap.add_argument("--kinds", default="fact,acronym")
-    ap.add_argument("--augment", type=int, default=2)
+    ap.add_argument("--kinds", default="fact,acronym,raw", help="pair kinds (raw: the documents' own text)")
+    ap.add_argument("--augment", type=int, default=1)
     ap.add_argument("--replay", action=argparse.BooleanOptionalAction, default=True)
-    ap.add_argument("--patience", type=int, default=0, help="early stopping on the probe (0: off)")
+    ap.add_argument("--patience", type=int, default=2, help="early stopping on the probe (0: off)")
     ap.add_argument("--batch", type=int, default=4, help="packed rows per micro-batch")
-    ap.add_argument("--accum", type=int, default=2, help="micro-batches per optimizer step")
+    ap.add_argument("--accum", type=int, default=1, help="micro-batches per optimizer step")
     ap.add_argument("--probe", type=int, default=32)
     ap.add_argument("--heldout-docs", type=int, default=12)
     ap.add_argument("--max-new-tokens", type=int, default=32)
