@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from fixtures.train import MODEL_NAME, tiny_config
+from llmforge_local.models import TINY_SHAPE
 from llmforge_local.train.lora import prepare, to_adapter
 from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -16,16 +17,7 @@ TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
 
 def tiny_llama(seed: int = 0) -> LlamaForCausalLM:
     torch.manual_seed(seed)
-    cfg = LlamaConfig(
-        vocab_size=96,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-    )
-    return LlamaForCausalLM(cfg).eval()
+    return LlamaForCausalLM(LlamaConfig(vocab_size=96, **TINY_SHAPE)).eval()
 
 
 def train_low_rank(model, rank: int, seed: int = 1) -> None:
@@ -55,9 +47,10 @@ def test_only_the_adapters_layers_train_and_their_originals_are_kept():
     assert len(model._llmforge_origin) == len(trainable) == 2 * len(TARGETS)
 
 
-@pytest.mark.parametrize("rslora", [False, True])
-def test_a_change_within_the_rank_becomes_an_adapter_that_reproduces_the_trained_model(rslora):
-    lora = LoraOptions(r=4, alpha=16, use_rslora=rslora)
+@pytest.mark.parametrize(("rank", "rslora"), [(4, False), (4, True), (48, False)])
+def test_a_change_within_the_rank_becomes_an_adapter_that_reproduces_the_trained_model(rank, rslora):
+    # rank 48 is wider than k_proj/v_proj (32 outputs): their extra directions are zeros
+    lora = LoraOptions(r=rank, alpha=16, use_rslora=rslora)
     model = prepare(tiny_llama(), "lora_from_full", lora)
     before = logits(model, IDS)
     train_low_rank(model, rank=3)
@@ -94,6 +87,15 @@ def test_a_smaller_rank_keeps_the_best_approximation_of_each_change():
 def test_to_adapter_needs_a_model_prepared_for_it():
     with pytest.raises(ValueError, match="lora_from_full"):
         to_adapter(tiny_llama(), LoraOptions())
+
+
+def test_options_that_do_not_apply_or_do_not_fit_are_clear_errors():
+    from llmforge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="lr_ratio.*method: lora"):
+        prepare(tiny_llama(), "lora_from_full", LoraOptions(lr_ratio=16))
+    with pytest.raises(ConfigError, match="not layers of this model"):
+        prepare(tiny_llama(), "lora_from_full", LoraOptions(target_modules=("c_attn",)))
 
 
 def test_the_config_accepts_the_method_everywhere_a_method_goes():

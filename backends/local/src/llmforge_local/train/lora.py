@@ -29,6 +29,14 @@ def prepare(model: Any, method: str, lora: Any, frozen_dtype: Any = None) -> Any
         return model
     _check_targets(model, lora)
     if method == "lora_from_full":
+        if lora.lr_ratio != 1.0:
+            from llmforge.errors import ConfigError
+
+            raise ConfigError(
+                f"lora.lr_ratio {lora.lr_ratio} speeds up LoRA's B matrices, which method: "
+                f"lora_from_full does not train (it trains the layers in full); drop lr_ratio or "
+                f"use method: lora"
+            )
         targets = set(lora.target_modules)
         origin = {}
         for p in model.parameters():
@@ -98,6 +106,7 @@ def to_adapter(model: Any, lora: Any) -> tuple[Any, float]:
     with torch.no_grad():
         for name, w0 in origin.items():
             weight = modules[name].weight
+            w0 = w0.to(weight.device)  # the originals stay where prepare() found them (CPU)
             delta = weight.detach().float() - w0.float()
             u, s, vh = torch.linalg.svd(delta, full_matrices=False)
             r = min(lora.r, s.numel())
@@ -115,12 +124,11 @@ def to_adapter(model: Any, lora: Any) -> tuple[Any, float]:
     with torch.no_grad():
         for name, (a, b) in factors.items():
             layer = peft_modules[name]
-            dev = layer.lora_A["default"].weight
             if a.shape[0] < lora.r:  # a layer narrower than the rank: pad with zero directions
                 a = torch.cat([a, a.new_zeros(lora.r - a.shape[0], a.shape[1])])
                 b = torch.cat([b, b.new_zeros(b.shape[0], lora.r - b.shape[1])], dim=1)
-            layer.lora_A["default"].weight.copy_(a.to(dev.dtype))
-            layer.lora_B["default"].weight.copy_(b.to(dev.dtype))
+            for target, value in ((layer.lora_A["default"].weight, a), (layer.lora_B["default"].weight, b)):
+                target.copy_(value.to(target.device, target.dtype))
     return peft_model, (kept / total if total else 1.0)
 
 
