@@ -99,11 +99,15 @@ def closed_book(model, tok, questions, max_new_tokens: int) -> tuple[float, list
 
 
 def main() -> None:
+    from typing import get_args
+
+    from llmforge.finetune_config import Method
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="smollm2-135m-instruct")
     ap.add_argument("--device", default=None)
     ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--method", choices=("lora", "full", "lora_from_full"), default="lora")
+    ap.add_argument("--method", choices=get_args(Method), default="lora")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--rank", type=int, default=64)
     ap.add_argument("--alpha", type=int, default=None, help="LoRA alpha (default 2 x rank)")
