@@ -284,9 +284,9 @@ TRUSTED = (0.4, 0.5, 0.6, 0.8, 1.0)
 
 #: the issue's aims: answer >= 80% of the answerable questions, refuse >= 70% of the others
 AIMS = (0.8, 0.7)
-#: (words, meaning, trusted) documented for open-domain prose (README, the faithfulness guard's
-#: ``min_question_similarity`` comment), chosen on the dev half of a full run
-OPEN_DOMAIN = (0.213, 0.59, 0.8)
+#: (words, meaning, trusted) documented for corpora of terse ``key: value`` records (README, the
+#: faithfulness guard's ``min_question_support`` comment): the defaults until stop 22
+TERSE = (0.25, 0.5, 0.4)
 
 
 def choose(rows: list[dict], aims: tuple[float, float] = AIMS) -> tuple[float, float, float]:
@@ -367,10 +367,9 @@ def main() -> None:
     headline = summary(outcome(test, *default))
     print(f"shipped defaults ({show(default)}), test: {fmt(headline)}")
     print(f"                                          dev : {fmt(summary(outcome(dev, *default)))}")
-    # the open-domain setting the README and the faithfulness option document, as written
-    print(f"documented open-domain ({show(OPEN_DOMAIN)}), test: {fmt(summary(outcome(test, *OPEN_DOMAIN)))}")
-    print(f"                                          dev : {fmt(summary(outcome(dev, *OPEN_DOMAIN)))}")
-    print(f"                                          all : {fmt(summary(outcome(rows, *OPEN_DOMAIN)))}")
+    # the setting the README and the faithfulness option document for terse records
+    print(f"documented terse-records ({show(TERSE)}), test: {fmt(summary(outcome(test, *TERSE)))}")
+    print(f"                                          dev : {fmt(summary(outcome(dev, *TERSE)))}")
     gen = sum(r["gen_s"] for r in rows)
     guard = sum(r["guard_s"] for r in rows)
     ratios = [r["guard_s"] / r["gen_s"] for r in rows if r["gen_s"] > 0]

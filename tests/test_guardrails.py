@@ -142,7 +142,12 @@ The team has 9 engineers.
     ],
 )
 def test_structured_document_alignment(question, answer, passed):
-    v = check(answer, [DOC], WORDS, question=question)
+    # the setting documented for terse key: value records: the default meaning check (tuned on
+    # prose) finds "When does Helix ship?" far from "Target date: ..."; this test is about facts
+    terse = FaithfulnessOptions(
+        semantic=False, min_question_support=0.25, min_question_similarity=0.5, question_support_trusted=0.4
+    )
+    v = check(answer, [DOC], terse, question=question)
     assert v["passed"] is passed, v["reason"]
 
 

@@ -57,25 +57,23 @@ class FaithfulnessOptions:
     require_answer: bool = True
     #: with the question known: an answer fails when no stretch of the context states this share
     #: of the question's content words (:mod:`llmforge.guard.answerable`): the passage is on
-    #: topic but does not answer. 0 = off. On the ClapNQ dev half the best trade-off (most
-    #: unanswerable refused with >= 80% of answerable answered) sits near 0.4, but paraphrased
-    #: questions ("When is Helix due to ship?" over "Target date: ...") score down to ~0.29 on
-    #: examples/enterprise, so the default stays under them (bench_rag_clapnq.py reports both)
-    min_question_support: float = 0.25
+    #: topic but does not answer. 0 = off. The three question thresholds are chosen together on
+    #: the dev half of ClapNQ (ordinary prose, 597 questions; bench_rag_clapnq.py): they answered
+    #: 83.3% of the test half's answerable questions and refused 76.2% of its unanswerable ones,
+    #: and answer 81.3% of examples/enterprise right (bench_rag_answers.py). Terse ``key: value``
+    #: records lose most to the meaning check ("When is Juniper due to ship?" over "Target date:
+    #: ..." is far in meaning): for a corpus of such records ``min_question_support: 0.25,
+    #: min_question_similarity: 0.5, question_support_trusted: 0.4`` answered 92.0% there, but
+    #: refused only 48.3% of ClapNQ's unanswerable questions
+    min_question_support: float = 0.213
     #: the question's meaning (MiniLM): the mean of its best cosine to one context window and to
     #: one whole context. Where the question's words are covered under
     #: ``question_support_trusted``, a question under this is refused as unanswerable. On ClapNQ
-    #: (bench_rag_clapnq.py) meaning separates unanswerable questions far better than words
-    #: (AUROC 0.88 vs 0.67 end to end), but terse company documents ("ELT: extract, load,
-    #: transform") score low in meaning and high in words, so the default checks meaning only
-    #: where the words fall short, at a threshold that costs examples/enterprise nothing
-    #: (90.7% correct either way). Open-domain prose: ``min_question_support: 0.213``,
-    #: ``min_question_similarity: 0.59``, ``question_support_trusted: 0.8``, chosen on ClapNQ's
-    #: dev half (all 597 questions), answered 83.3% of the test half's answerable questions and
-    #: refused 76.2% of its unanswerable ones. 0 = off (and off without the sentence model).
-    min_question_similarity: float = 0.5
+    #: meaning separates unanswerable questions far better than words (AUROC 0.88 vs 0.67 end
+    #: to end). 0 = off (and off without the sentence model).
+    min_question_similarity: float = 0.59
     #: share of the question's words at or above which the meaning check is not needed
-    question_support_trusted: float = 0.4
+    question_support_trusted: float = 0.8
     #: legacy switch: ``block: false`` means ``policy: flag``
     block: bool = True
 
