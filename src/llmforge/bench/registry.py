@@ -171,7 +171,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "bench_serve.py",
         "llmforge serve tokens/s, latency and TTFT under concurrent clients vs sequential HF",
         quick=None,
-        full=("--clients", "1,4,16"),
+        full=("--clients", "1,4,16,64"),
         device=True,
     ),
     Benchmark(
