@@ -12,11 +12,14 @@ lengths: 16 clients, half asking for ``--short`` tokens, half for ``--long`` —
 p50 latency vs those same short requests alone, for the continuous engine and, with
 ``--static``, the static Batcher too.
 
-Each level runs ``--rounds`` waves (each client one request per wave); its row is their total
-tokens over their total time, and each wave's rate is printed below it.
+At each level every client sends ``--rounds`` requests back to back (``--load closed``, the
+default: the level's concurrency holds until the last requests drain), and the row is all their
+tokens over the wall time. ``--load waves`` instead starts all clients together ``--rounds``
+times and waits for each wave to drain (its ramp-up and tail are in the figure); the row is then
+the waves' tokens over their total time, and each wave's rate is printed below it.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_serve.py [--clients 1,4,16] [--max-tokens 48]
-        [--rounds 3] [--json PATH]
+        [--rounds 3] [--load closed|waves] [--json PATH]
 """
 
 from __future__ import annotations
@@ -216,12 +219,20 @@ def main() -> None:
         "--rounds",
         type=int,
         default=3,
-        help="waves per level; the row is their total tokens over their total time (each printed)",
+        help="requests per client per level (closed load), or waves per level (--load waves): a "
+        "busy neighbour on a shared host moves a single wave by up to 30%%, so each figure spans several",
     )
     ap.add_argument("--short", type=int, default=16)
     ap.add_argument("--long", type=int, default=256)
     ap.add_argument("--static", action="store_true", help="also run the mixed-length test on the static path")
     ap.add_argument("--skip-mixed", action="store_true")
+    ap.add_argument(
+        "--load",
+        choices=("closed", "waves"),
+        default="closed",
+        help="closed: each client sends its --rounds requests back to back (steady concurrency, "
+        "the default); waves: all clients start together, --rounds times, each wave drained first",
+    )
     ap.add_argument(
         "--server",
         choices=("process", "thread"),
@@ -286,14 +297,15 @@ def main() -> None:
     for n in levels:
         jobs = [(PROMPTS[i % len(PROMPTS)], args.max_tokens) for i in range(max(n0, n))]
         wall, res, rates = 0.0, [], []
-        # one wave of the level's jobs per round: a busy neighbour on a shared host moves one
-        # wave by up to 30% here, so the row is all rounds together
-        for _ in range(args.rounds):
-            w, r = asyncio.run(clients(url, jobs, n, model))
-            wall, res = wall + w, res + r
-            rates.append(sum(x.tokens for x in r) / w)
+        if args.load == "closed":  # every client sends its next request as its last one ends
+            wall, res = asyncio.run(clients(url, jobs * args.rounds, n, model))
+        else:
+            for _ in range(args.rounds):
+                w, r = asyncio.run(clients(url, jobs, n, model))
+                wall, res = wall + w, res + r
+                rates.append(sum(x.tokens for x in r) / w)
         rate = row(f"llmforge serve, {n} clients", wall, res, base)
-        if args.rounds > 1:
+        if len(rates) > 1:
             print(f"{'':34} rounds: {', '.join(f'{x:.1f}' for x in rates)} tokens/s", flush=True)
         seq = "sequential HF generate"
         figs.append(
@@ -355,7 +367,8 @@ def main() -> None:
     stop()
     if args.json:
         note = (
-            f"levels {levels}, max_tokens {args.max_tokens}, device {m.device}, {args.rounds} rounds per level, "
+            f"levels {levels}, max_tokens {args.max_tokens}, device {m.device}, {args.rounds} requests per client "
+            f"({args.load} load), "
             f"server in its own {args.server}"
         )
         write_json(args.json, "serve", figs, note)
