@@ -12,9 +12,10 @@ lengths: 16 clients, half asking for ``--short`` tokens, half for ``--long`` —
 p50 latency vs those same short requests alone, for the continuous engine and, with
 ``--static``, the static Batcher too.
 
-At each level every client sends ``--rounds`` requests back to back (``--load closed``, the
-default: the level's concurrency holds until the last requests drain), and the row is all their
-tokens over the wall time. ``--load waves`` instead starts all clients together ``--rounds``
+A level's requests (one per client, at least ``--min-requests``) run ``--rounds`` times over. With
+``--load closed`` (the default) they form one queue that the clients take from, each sending its
+next request as its last one ends, so the level's concurrency holds until the last requests
+drain; the row is all their tokens over the wall time. ``--load waves`` instead starts all clients together ``--rounds``
 times and waits for each wave to drain (its ramp-up and tail are in the figure); the row is then
 the waves' tokens over their total time, and each wave's rate is printed below it.
 
@@ -219,8 +220,9 @@ def main() -> None:
         "--rounds",
         type=int,
         default=3,
-        help="requests per client per level (closed load), or waves per level (--load waves): a "
-        "busy neighbour on a shared host moves a single wave by up to 30%%, so each figure spans several",
+        help="passes over each level's requests (one queue under closed load, one wave each under "
+        "--load waves): a busy neighbour on a shared host moves a single wave by up to 30%%, so each "
+        "figure spans several",
     )
     ap.add_argument("--short", type=int, default=16)
     ap.add_argument("--long", type=int, default=256)
@@ -230,8 +232,9 @@ def main() -> None:
         "--load",
         choices=("closed", "waves"),
         default="closed",
-        help="closed: each client sends its --rounds requests back to back (steady concurrency, "
-        "the default); waves: all clients start together, --rounds times, each wave drained first",
+        help="closed: clients take the --rounds passes' requests from one queue, each sending its "
+        "next as its last ends (steady concurrency, the default); waves: all clients start together, "
+        "--rounds times, each wave drained first",
     )
     ap.add_argument(
         "--server",
@@ -367,8 +370,8 @@ def main() -> None:
     stop()
     if args.json:
         note = (
-            f"levels {levels}, max_tokens {args.max_tokens}, device {m.device}, {args.rounds} requests per client "
-            f"({args.load} load), "
+            f"levels {levels}, max_tokens {args.max_tokens}, device {m.device}, {args.rounds} passes over each level's "
+            f"requests ({args.load} load), "
             f"server in its own {args.server}"
         )
         write_json(args.json, "serve", figs, note)
