@@ -17,7 +17,10 @@ A level's requests (one per client, at least ``--min-requests``) run ``--rounds`
 next request as its last one ends, so the level's concurrency holds until the last requests
 drain; the row is all their tokens over the wall time. ``--load waves`` instead starts all clients together ``--rounds``
 times and waits for each wave to drain (its ramp-up and tail are in the figure); the row is then
-the waves' tokens over their total time, and each wave's rate is printed below it.
+the waves' tokens over their total time, and each wave's rate is printed below it. A closed-load
+row is followed by its rate while all the level's clients were busy (from the start until the
+last request was sent; after that the clients run out of work one by one, so that tail measures
+the length of the run rather than the level's concurrency).
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_serve.py [--clients 1,4,16] [--max-tokens 48]
         [--rounds 3] [--load closed|waves] [--json PATH]
@@ -55,10 +58,19 @@ class Result:
     latency: float
     ttft: float
     tokens: int
+    #: when each content chunk arrived (``time.perf_counter``); empty for the baselines
+    chunks: list[float] = dataclasses.field(default_factory=list)
+
+    def tokens_by(self, when: float) -> float:
+        """Completion tokens that had arrived by ``when`` (the exact usage count spread over the
+        streamed chunks)."""
+        if not self.chunks:
+            return 0.0
+        return self.tokens * sum(t <= when for t in self.chunks) / len(self.chunks)
 
 
 async def one(client, prompt: str, max_tokens: int, model: str) -> Result:
-    start, first, tokens = time.perf_counter(), None, 0
+    start, chunks, tokens = time.perf_counter(), [], 0
     stream = await client.chat.completions.create(
         model=model,
         messages=convo(prompt),
@@ -68,32 +80,52 @@ async def one(client, prompt: str, max_tokens: int, model: str) -> Result:
         stream_options={"include_usage": True},
     )
     async for chunk in stream:
-        if chunk.choices and chunk.choices[0].delta.content and first is None:
-            first = time.perf_counter()
+        if chunk.choices and chunk.choices[0].delta.content:
+            chunks.append(time.perf_counter())
         if chunk.usage is not None:
             tokens = chunk.usage.completion_tokens
     end = time.perf_counter()
-    return Result(end - start, (first or end) - start, tokens)
+    return Result(end - start, (chunks[0] if chunks else end) - start, tokens, chunks)
 
 
-async def clients(url: str, jobs: list[tuple[str, int]], concurrency: int, model: str) -> tuple[float, list]:
+@dataclasses.dataclass
+class Busy:
+    """The part of a closed-load run while every client had a request in flight: from the start
+    to the moment the last request was sent (after it, clients run out of work one by one)."""
+
+    seconds: float
+    tokens: float
+
+    @property
+    def rate(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else float("nan")
+
+
+async def clients(
+    url: str, jobs: list[tuple[str, int]], concurrency: int, model: str
+) -> tuple[float, list, Busy]:
     """``jobs`` run by ``concurrency`` clients, each taking the next job when its last is done."""
     from openai import AsyncOpenAI
 
     client = AsyncOpenAI(base_url=f"{url}/v1", api_key=TOKEN, max_retries=0, timeout=900)
     queue = list(enumerate(jobs))
     results: list[Result | None] = [None] * len(jobs)
+    emptied: list[float] = []
 
     async def worker() -> None:
         while queue:
             i, (prompt, n) = queue.pop(0)
+            if not queue:
+                emptied.append(time.perf_counter())
             results[i] = await one(client, prompt, n, model)
 
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     wall = time.perf_counter() - start
     await client.close()
-    return wall, results
+    until = emptied[0] if emptied else start
+    busy = Busy(until - start, sum(r.tokens_by(until) for r in results if r is not None))
+    return wall, results, busy
 
 
 def sequential_hf(gen, jobs: list[tuple[str, int]]) -> tuple[float, list[Result]]:
@@ -299,12 +331,12 @@ def main() -> None:
     asyncio.run(clients(url, [("warm up", 4)], 1, model))
     for n in levels:
         jobs = [(PROMPTS[i % len(PROMPTS)], args.max_tokens) for i in range(max(n0, n))]
-        wall, res, rates = 0.0, [], []
+        wall, res, rates, busy = 0.0, [], [], None
         if args.load == "closed":  # every client sends its next request as its last one ends
-            wall, res = asyncio.run(clients(url, jobs * args.rounds, n, model))
+            wall, res, busy = asyncio.run(clients(url, jobs * args.rounds, n, model))
         else:
             for _ in range(args.rounds):
-                w, r = asyncio.run(clients(url, jobs, n, model))
+                w, r, _ = asyncio.run(clients(url, jobs, n, model))
                 wall, res = wall + w, res + r
                 rates.append(sum(x.tokens for x in r) / w)
         rate = row(f"llmforge serve, {n} clients", wall, res, base)
@@ -314,6 +346,22 @@ def main() -> None:
         figs.append(
             figure(f"serve tokens/s, {n} clients", rate, "tokens/s", baseline=seq, baseline_value=base)
         )
+        if busy is not None and busy.seconds > 0:
+            vs_cpp = f", {busy.rate / cpp_rate:.2f}x (b)" if cpp_rate else ""
+            print(
+                f"{'':34} while all {n} were busy (first {busy.seconds:.1f} s of {wall:.1f}): "
+                f"{busy.rate:.1f} tokens/s = {busy.rate / base:.2f}x (a){vs_cpp}",
+                flush=True,
+            )
+            figs.append(
+                figure(
+                    f"serve tokens/s while all {n} clients are busy",
+                    busy.rate,
+                    "tokens/s",
+                    baseline=seq,
+                    baseline_value=base,
+                )
+            )
         if cpp_rate:
             figs.append(
                 figure(
@@ -344,8 +392,8 @@ def main() -> None:
         short = [(PROMPTS[i], args.short) for i in range(8)]
         mixed = [x for i in range(8) for x in (short[i], (LONG, args.long))]
         for name, where in engines:
-            _, alone = asyncio.run(clients(where, short, 8, model))
-            _, both = asyncio.run(clients(where, mixed, 16, model))
+            _, alone, _ = asyncio.run(clients(where, short, 8, model))
+            _, both, _ = asyncio.run(clients(where, mixed, 16, model))
             s_alone = statistics.median(r.latency for r in alone)
             s_mixed = statistics.median(r.latency for r in both[0::2])
             l_mixed = statistics.median(r.latency for r in both[1::2])

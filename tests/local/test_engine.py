@@ -82,7 +82,7 @@ def test_a_request_added_mid_flight_joins_the_running_batch(tiny):
         threading.Event().wait(0.005)
     steps = e.slots.step
     calls = []
-    e.slots.step = lambda *a: calls.append((len(a[0]), len(a[3]))) or steps(*a)
+    e.slots.step = lambda *a, **k: calls.append((len(a[0]), len(a[3]))) or steps(*a, **k)
     late = e.submit(seq(tok, PROMPTS[1], 6))
     late.wait()
     assert not long.done.is_set()  # it did not wait for the running sequence to finish
@@ -226,6 +226,67 @@ def test_prompts_of_different_lengths_prefill_together_as_they_would_alone(tiny)
         for r, p in enumerate(prompts):
             alone_.prefill([p], 0, [0])
             assert torch.allclose(step[r], alone_.decode([1], [len(p)], [0])[0], atol=1e-4)
+
+
+SHARED = (
+    "You are the assistant of Northwind Logistics. Answer from the context only, cite the "
+    "document you used, and say so plainly when the context does not hold the answer. "
+)
+
+
+def test_prompts_that_begin_alike_reuse_the_cached_beginning_and_answer_as_alone(
+    tiny, chat_model_dir, tmp_path
+):
+    """The prefix cache: a later prompt starting like an earlier one prefills only its own end,
+    yet every answer equals HF ``generate`` alone; the cache is kept apart per caller (salt) and
+    per adapter, and never holds more than its capacity."""
+    from llmforge_local.engine import Engine, Sequence
+    from llmforge_local.engine_prefix import BLOCK
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    model, tok = tiny
+    e = Engine(model, tok, frozenset({tok.eos_token_id}), "cpu", 8, prefix_cache_tokens=256)
+    cache = e.slots.prefix
+    prompts = [SHARED + q for q in PROMPTS]
+    ids = [tok(p)["input_ids"] for p in prompts]
+    shared = len(tok(SHARED)["input_ids"]) - 1  # the last shared token may merge with the next
+    assert shared >= 2 * BLOCK
+
+    def run(prompt, salt=None, adapter=None, n=10):
+        s = e.submit(Sequence(tok(prompt)["input_ids"], n, adapter=adapter, cache_salt=salt))
+        return s
+
+    first = run(prompts[0], "ann").wait()
+    assert cache.hits == 0 and len(cache) == len(ids[0]) // BLOCK
+    later = [run(p, "ann") for p in prompts[1:]]  # prefilled together, each from the cache
+    for s, p in zip(later, prompts[1:], strict=True):
+        assert s.wait().tokens == alone(model, tok, p, 10)
+    assert first.tokens == alone(model, tok, prompts[0], 10)
+    hits = cache.hits
+    assert hits >= 3 * (shared // BLOCK) * BLOCK
+    # the very same prompt again: all but its last token come from the cache
+    again = run(prompts[2], "ann").wait()
+    assert again.tokens == alone(model, tok, prompts[2], 10)
+    assert cache.hits - hits == (len(ids[2]) - 1) // BLOCK * BLOCK
+    # another caller, or another adapter, never reads these blocks
+    hits = cache.hits
+    assert run(prompts[1], "bob").wait().tokens == alone(model, tok, prompts[1], 10)
+    attn = lora(chat_model_dir, tmp_path / "attn", ["q_proj", "v_proj", "o_proj"], 4, 1)
+    adapted = run(prompts[1], "ann", adapter=attn).wait()
+    assert cache.hits == hits
+    peft = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(chat_model_dir), attn).eval()
+    assert adapted.tokens == alone(peft, tok, prompts[1], 10)
+    assert len(cache) <= 256 // BLOCK  # the least recently used blocks went
+
+
+def test_a_zero_prefix_cache_keeps_nothing(tiny):
+    model, tok = tiny
+    e = engine(model, tok)  # the engine's own default: no prefix cache
+    ids = tok(SHARED + PROMPTS[0])["input_ids"]
+    for _ in range(2):
+        e.submit(seq(tok, SHARED + PROMPTS[0], 3)).wait()
+    assert len(e.slots.prefix) == 0 and e.slots.prefix.hits == 0 and len(ids) > 32
 
 
 def test_sampled_rows_run_beside_greedy_ones_without_changing_them(tiny):

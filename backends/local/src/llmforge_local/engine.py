@@ -73,6 +73,8 @@ class Sequence:
     top_p: float = 1.0
     stop: list[str] = field(default_factory=list)
     adapter: str | None = None
+    #: prefix-cache partition: prompts share cached beginnings only within one salt (the caller)
+    cache_salt: str | None = None
     tokens: list[int] = field(default_factory=list)
     #: why it ended: ``stop`` (end-of-turn or stop string), ``length``, ``cancelled``
     finish: str | None = None
@@ -107,8 +109,9 @@ class Engine:
         device: Any,
         max_batch_size: int,
         pack_weights: bool = True,
+        prefix_cache_tokens: int = 0,
     ):
-        self.slots = SlotModel(model, device, pack=pack_weights)
+        self.slots = SlotModel(model, device, pack=pack_weights, prefix_tokens=prefix_cache_tokens)
         self.tokenizer, self.eos_ids, self.max_batch_size = tokenizer, eos_ids, max_batch_size
         self._cond = threading.Condition()
         self._waiting: list[Sequence] = []
@@ -202,6 +205,7 @@ class Engine:
             [s._slot_adapter for s in run],
             [s.ids for s in take],
             [s._slot_adapter for s in take],
+            salts=[s.cache_salt for s in take],
         )
         self._running = run = run + take
         for s, t in zip(run, self._pick(logits, run), strict=True):

@@ -16,10 +16,11 @@ reorder, which made them about 1.5x faster here, with bit-identical results.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 from llmforge_local.engine_lora import LoraBank
+from llmforge_local.engine_prefix import BLOCK, PrefixCache
 
 SUPPORTED = ("llama",)
 _PROJ = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -46,7 +47,7 @@ def supported(model: Any) -> bool:
 class SlotModel:
     """``prefill`` and ``decode`` of a Llama causal LM over per-sequence cache slots."""
 
-    def __init__(self, model: Any, device: Any, pack: bool = True) -> None:
+    def __init__(self, model: Any, device: Any, pack: bool = True, prefix_tokens: int = 0) -> None:
         import torch
 
         self.model, self.device = model, device
@@ -57,6 +58,7 @@ class SlotModel:
         self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
         self.context = getattr(cfg, "max_position_embeddings", None) or 2048
         self.loras = LoraBank(device, self.dtype)
+        self.prefix = PrefixCache(prefix_tokens)
         #: packed weights, built by the first forward pass: in the thread that runs them all, as an
         #: OpenMP team that a constructing thread kept alive would slow every later step
         self.packed: Packed | None = None
@@ -102,6 +104,7 @@ class SlotModel:
         prompts: Sequence[list[int]] = (),
         prompt_adapters: Sequence[int] = (),
         first: int | None = None,
+        salts: Sequence[Hashable] = (),
     ) -> Any:
         """One forward pass that decodes the B running sequences (slots ``0..B-1``, as
         :meth:`decode`) and prefills N new prompts (slots ``first..``, by default ``B..``):
@@ -112,15 +115,28 @@ class SlotModel:
         costs their own tokens' work instead of a second pass over the weights. Attention runs
         per part: the decode rows over their slots' caches, the prompts (right-padded; the
         padding's keys are masked now and overwritten by the row's own decode steps later)
-        causally over themselves."""
+        causally over themselves and over the beginning the prefix cache held for them
+        (``salts``: each prompt's cache partition, by default one for all)."""
         import torch
 
         dev = self.device
         b, n = len(last), len(prompts)
         first = b if first is None else first
-        longest = max((len(q) for q in prompts), default=0)
+        salts = list(salts) or [None] * n
+        adapters_in = list(prompt_adapters) or [0] * n
+        hits = [self.prefix.lookup(q, a, x) for q, a, x in zip(prompts, adapters_in, salts, strict=True)]
+        done = [len(h) * BLOCK for h in hits]  # each prompt's positions the cache holds
+        longest = max((len(q) - d for q, d in zip(prompts, done, strict=True)), default=0)
         width = max(longest, min(-(-longest // _WIDTH_STEP) * _WIDTH_STEP, self.context))
-        self.reserve(max(b, first + n), max([x + 1 for x in lengths] + [width + 1]))
+        if max(done, default=0) + width > self.context:  # the padded step would run off the cache
+            hits, done = [[] for _ in prompts], [0] * n
+            longest = max((len(q) for q in prompts), default=0)
+            width = max(longest, min(-(-longest // _WIDTH_STEP) * _WIDTH_STEP, self.context))
+        self.reserve(max(b, first + n), max([x + 1 for x in lengths] + [max(done, default=0) + width + 1]))
+        for r, blocks in enumerate(hits):
+            if blocks:
+                self.k[:, first + r, :, : done[r]] = torch.cat([k for k, _ in blocks], dim=2)
+                self.v[:, first + r, :, : done[r]] = torch.cat([v for _, v in blocks], dim=2)
         parts: list[_Part] = []
         tokens, positions = [], []
         if b:
@@ -131,12 +147,16 @@ class SlotModel:
             positions.append(pos[:, 0])
         if n:
             x = torch.zeros((n, width), dtype=torch.long)  # (N, T)
-            for r, q in enumerate(prompts):
-                x[r, : len(q)] = torch.tensor(q)
-            plen = torch.tensor([len(q) for q in prompts], device=dev)
-            pos = torch.arange(width, device=dev)[None].expand(n, width)  # (N, T)
+            for r, (q, d) in enumerate(zip(prompts, done, strict=True)):
+                x[r, : len(q) - d] = torch.tensor(q[d:])
+            plen = torch.tensor([len(q) - d for q, d in zip(prompts, done, strict=True)], device=dev)
+            start = torch.tensor(done, device=dev)[:, None]  # (N, 1)
+            pos = start + torch.arange(width, device=dev)[None]  # (N, T)
             mask = None  # one prompt, or prompts of one length: plain causal attention
-            if int(plen.min()) != width:
+            if any(done):  # each query sees its cached beginning and its own prompt up to itself
+                seen = torch.arange(int(pos.max()) + 1, device=dev)
+                mask = (seen[None, None, :] <= pos[:, :, None])[:, None]  # (N, 1, T, seen)
+            elif int(plen.min()) != width:
                 causal = torch.ones(width, width, dtype=torch.bool, device=dev).tril()
                 mask = (causal[None] & (pos[:, None, :] < plen[:, None, None]))[:, None]  # (N, 1, T, T)
             parts.append(_Part(b, n, width, pos, slice(first, first + n), mask, prompt_adapters))
@@ -152,6 +172,8 @@ class SlotModel:
             positions.append(torch.zeros(pad, dtype=torch.long, device=dev))
         flat = torch.cat(tokens)[:, None]  # (M, 1): every token of the step is one row
         out = self._forward(flat, torch.cat(positions)[:, None], parts, torch.cat(pick))
+        for r, (q, a, x) in enumerate(zip(prompts, adapters_in, salts, strict=True)):
+            self.prefix.store(q, a, x, self.k[:, first + r], self.v[:, first + r])
         return out[:, -1]
 
     def _proj(self, i: int, name: str, module: Any, x: Any, parts: list[_Part]) -> Any:

@@ -202,7 +202,13 @@ class LocalGenerator(Generator):
 
                 o = self.options
                 m.engine = supported(m.model) and Engine(
-                    m.model, m.tokenizer, m.eos_ids, m.device, o.max_batch_size, o.pack_weights
+                    m.model,
+                    m.tokenizer,
+                    m.eos_ids,
+                    m.device,
+                    o.max_batch_size,
+                    o.pack_weights,
+                    o.prefix_cache_tokens,
                 )
         return m.engine or None
 
@@ -211,7 +217,9 @@ class LocalGenerator(Generator):
         from llmforge_local.engine import Sequence
 
         p = params
-        return Sequence(ids, p["max_tokens"], p["temperature"], p["top_p"], p["stop"], p["adapter"])
+        return Sequence(
+            ids, p["max_tokens"], p["temperature"], p["top_p"], p["stop"], p["adapter"], p["caller"]
+        )
 
     def _settle(self, m: LoadedModel, seq: Any, params: dict) -> Completion:
         """The completion of a finished engine sequence; a cancelled one reports what it made."""
@@ -307,6 +315,7 @@ class LocalGenerator(Generator):
             "top_p": top_p,
             "adapter": adapter,
             "model": name,
+            "caller": user,
         }
 
     def _run(
