@@ -102,6 +102,34 @@ def test_streaming_gives_the_same_text_and_usage(forge, url):
     assert chunks[-1].usage.total_tokens == whole.usage.total_tokens
 
 
+def test_a_prompt_beginning_seen_before_is_reported_cached_and_charged_in_full(forge, url):
+    """The prefix cache, as an OpenAI client sees it: ``usage.prompt_tokens_details.cached_tokens``
+    on the caller's second prompt that starts like its first (plain and streamed); the prompt is
+    still counted and charged whole, and another caller's prompt never uses the first's cache."""
+    system = {
+        "role": "system",
+        "content": "You answer questions for the Orion programme office. Quote the status report "
+        "you used, give dates as written there, and say plainly when no report holds the answer.",
+    }
+    c = client(url)
+    first = c.chat.completions.create(model=MODEL, messages=[system, HELLO[0]], max_tokens=4)
+    assert first.usage.prompt_tokens_details.cached_tokens == 0
+    before = used(forge, "engineering")
+    ask = [system, {"role": "user", "content": "When does Orion ship?"}]
+    second = c.chat.completions.create(model=MODEL, messages=ask, max_tokens=4)
+    assert second.usage.prompt_tokens_details.cached_tokens >= 32
+    assert second.usage.prompt_tokens > second.usage.prompt_tokens_details.cached_tokens
+    assert used(forge, "engineering") - before == second.usage.total_tokens
+    streamed = list(
+        c.chat.completions.create(
+            model=MODEL, messages=ask, max_tokens=4, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    assert streamed[-1].usage.prompt_tokens_details.cached_tokens >= 32
+    other = forge.generator.chat(ask, max_tokens=4, user="carol")
+    assert other.usage.cached_tokens == 0 and other.text == second.choices[0].message.content
+
+
 def test_concurrent_requests_are_all_answered_and_all_charged(forge, url):
     from concurrent.futures import ThreadPoolExecutor
 

@@ -299,6 +299,9 @@ class VectorSearch(Component):
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: of the prompt tokens, those whose work a cache of earlier prompts saved (OpenAI's
+    #: ``usage.prompt_tokens_details.cached_tokens``); they are counted and charged all the same
+    cached_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:

@@ -37,7 +37,7 @@ from llmforge.errors import (
     RequestTooLargeError,
 )
 from llmforge.http_errors import ApiError, api_error
-from llmforge.server_sse import chat_events, held_pieces, sse, token_counts, usage_body
+from llmforge.server_sse import cached_tokens, chat_events, held_pieces, sse, token_counts, usage_body
 from llmforge.tokens import TOKENS_ENV, TokenStore
 from llmforge.usage import UsageLog, UsageRecord
 
@@ -222,6 +222,7 @@ class Service:
         if req.model == RAG_MODEL:
             text, usage, extra, finish = self._rag(messages, who, rec)
             pieces: Iterator[str] = iter([text])
+            cached = 0
         elif req.stream:
             return self._stream_chat(req, messages, who, cid, created, rec, revoked)
         else:
@@ -232,12 +233,13 @@ class Service:
             ):
                 c = self.forge.generator.chat(messages, **kw)
                 usage, extra, finish, text = token_counts(c.usage), {}, c.finish_reason, c.text
+                cached = cached_tokens(c.usage)
                 h.used = sum(usage)
             rec.charge(*usage)
             rec.served_by(c.model)
             pieces = iter([text])
         if req.stream:  # rag: the answer is complete before the first byte goes out
-            return chat_events(req, cid, created, pieces, lambda: (usage, finish), extra, rec)
+            return chat_events(req, cid, created, pieces, lambda: (usage, finish, cached), extra, rec)
         return {
             "id": cid,
             "object": "chat.completion",
@@ -251,7 +253,7 @@ class Service:
                     "logprobs": None,
                 }
             ],
-            "usage": usage_body(*usage),
+            "usage": usage_body(*usage, cached),
             **extra,
         }
 
@@ -312,6 +314,7 @@ class Service:
             choices = [(t, f) for t, _, _, f in results]
             usage = tuple(map(sum, zip(*(u for _, u, _, _ in results), strict=True)))
             extra = {"citations": [e["citations"] for _, _, e, _ in results]}
+            cached = 0
         else:
             kw = self._gen_kwargs(req, who)
             bound = sum(self._prompt_bound([{"role": "user", "content": p}]) for p in prompts)
@@ -323,6 +326,7 @@ class Service:
                 outs = gen.complete_batch(prompts, **kw)
                 counts = [token_counts(c.usage) for c in outs]
                 usage = (sum(p for p, _ in counts), sum(c for _, c in counts))
+                cached = sum(cached_tokens(c.usage) for c in outs)
                 h.used = sum(usage)
             rec.charge(*usage)
             rec.served_by(outs[0].model if outs else None)
@@ -332,7 +336,7 @@ class Service:
             {"index": i, "text": t, "finish_reason": f, "logprobs": None} for i, (t, f) in enumerate(choices)
         ]
         if not req.stream:
-            return {**body, "choices": rows, "usage": usage_body(*usage), **extra}
+            return {**body, "choices": rows, "usage": usage_body(*usage, cached), **extra}
         return iter([sse({**body, "choices": [r]}) for r in rows] + ["data: [DONE]\n\n"])
 
 

@@ -23,7 +23,8 @@ from llmforge.usage import UsageRecord
 #: how often a streaming answer re-checks that its bearer token is still valid
 REVOCATION_CHECK_S = 0.25
 log = logging.getLogger("llmforge.server")
-Outcome = Callable[[], tuple[tuple[int, int], str]]
+#: ``((prompt_tokens, completion_tokens), finish_reason, cached prompt tokens)`` of a finished answer
+Outcome = Callable[[], tuple[tuple[int, int], str, int]]
 
 
 def sse(obj: Any) -> str:
@@ -37,8 +38,21 @@ def token_counts(usage: Any) -> tuple[int, int]:
     return int(getattr(usage, "prompt_tokens", 0)), int(getattr(usage, "completion_tokens", 0))
 
 
-def usage_body(prompt: int, completion: int) -> dict[str, int]:
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+def cached_tokens(usage: Any) -> int:
+    """Prompt tokens a prefix cache served, of a usage object or dict (0 when it does not say)."""
+    if isinstance(usage, Mapping):
+        return int((usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0) or 0)
+    return int(getattr(usage, "cached_tokens", 0) or 0)
+
+
+def usage_body(prompt: int, completion: int, cached: int = 0) -> dict[str, Any]:
+    """OpenAI's ``usage`` object."""
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cached},
+    }
 
 
 def revoked_error() -> ApiError:
@@ -88,11 +102,11 @@ def held_pieces(
                     rec.charge(*token_counts(done.usage))
                     rec.served_by(done.model)
 
-    def outcome() -> tuple[tuple[int, int], str]:
+    def outcome() -> tuple[tuple[int, int], str, int]:
         done = getattr(stream, "completion", None)
         if done is not None:
-            return token_counts(done.usage), done.finish_reason
-        return (prompt, len(sent)), "stop"
+            return token_counts(done.usage), done.finish_reason, cached_tokens(done.usage)
+        return (prompt, len(sent)), "stop", 0
 
     return pieces(), outcome
 
@@ -133,7 +147,7 @@ def chat_events(
         rec.status = e.status
         yield sse(e.openai_body())
         return
-    usage, finish = outcome()
+    usage, finish, cached = outcome()
     yield chunk({}, finish, **extra)
     if req.include_usage:
         yield sse(
@@ -143,7 +157,7 @@ def chat_events(
                 "created": created,
                 "model": req.model,
                 "choices": [],
-                "usage": usage_body(*usage),
+                "usage": usage_body(*usage, cached),
             }
         )
     yield "data: [DONE]\n\n"

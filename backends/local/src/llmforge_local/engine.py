@@ -61,6 +61,9 @@ metrics.gauge(
 )
 BATCH_SIZE = metrics.histogram("llmforge_batch_size", "sequences per decode step", metrics.SIZE_BUCKETS)
 TOKENS = metrics.counter("llmforge_tokens_total", "tokens of the engine's finished sequences, by kind")
+CACHED = metrics.counter(
+    "llmforge_prefix_cache_tokens_total", "prompt tokens whose keys and values came from the prefix cache"
+)
 
 
 @dataclass
@@ -75,6 +78,8 @@ class Sequence:
     adapter: str | None = None
     #: prefix-cache partition: prompts share cached beginnings only within one salt (the caller)
     cache_salt: str | None = None
+    #: prompt tokens whose keys and values came from the prefix cache
+    cached_tokens: int = 0
     tokens: list[int] = field(default_factory=list)
     #: why it ended: ``stop`` (end-of-turn or stop string), ``length``, ``cancelled``
     finish: str | None = None
@@ -207,6 +212,9 @@ class Engine:
             [s._slot_adapter for s in take],
             salts=[s.cache_salt for s in take],
         )
+        for s, cached in zip(take, self.slots.cached, strict=True):
+            s.cached_tokens = cached
+            CACHED.inc(cached)
         self._running = run = run + take
         for s, t in zip(run, self._pick(logits, run), strict=True):
             self._emit(s, t)

@@ -59,6 +59,7 @@ class SlotModel:
         self.context = getattr(cfg, "max_position_embeddings", None) or 2048
         self.loras = LoraBank(device, self.dtype)
         self.prefix = PrefixCache(prefix_tokens)
+        self.cached: list[int] = []  # the latest step's prompt tokens per prompt from the cache
         #: packed weights, built by the first forward pass: in the thread that runs them all, as an
         #: OpenMP team that a constructing thread kept alive would slow every later step
         self.packed: Packed | None = None
@@ -132,6 +133,7 @@ class SlotModel:
             hits, done = [[] for _ in prompts], [0] * n
             longest = max((len(q) for q in prompts), default=0)
             width = max(longest, min(-(-longest // _WIDTH_STEP) * _WIDTH_STEP, self.context))
+        self.cached = done  # read by the engine: each new prompt's tokens served from the cache
         self.reserve(max(b, first + n), max([x + 1 for x in lengths] + [max(done, default=0) + width + 1]))
         for r, blocks in enumerate(hits):
             if blocks:

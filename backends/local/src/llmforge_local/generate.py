@@ -224,6 +224,7 @@ class LocalGenerator(Generator):
     def _settle(self, m: LoadedModel, seq: Any, params: dict) -> Completion:
         """The completion of a finished engine sequence; a cancelled one reports what it made."""
         c = self._finish(m, seq.tokens, len(seq.ids), params)
+        c = replace(c, usage=replace(c.usage, cached_tokens=seq.cached_tokens))
         return replace(c, finish_reason="cancelled") if seq.finish == "cancelled" else c
 
     @cached_property
