@@ -158,7 +158,10 @@ def main() -> None:
     model = args.model or DEFAULT_MODEL
     if args.random_weights_from:
         model = random_model(args.random_weights_from, home)
-    options = {"model": model, "dtype": args.dtype, "device": args.device}
+    # every run answers the same 16 prompts again: the prefix cache would serve the repeats'
+    # prompts, so it is off here and this benchmark times batching alone (bench_serve, whose
+    # requests are all distinct, runs with it)
+    options = {"model": model, "dtype": args.dtype, "device": args.device, "prefix_cache_tokens": 0}
     gen = llmforge.connect(
         backend="local", home=home, generator={"name": "local", "options": options}
     ).generator

@@ -5,7 +5,9 @@ serve` runs; ``--server thread`` puts it in a thread of the benchmark's process 
 the clients' parsing competes for its GIL). Each client is an ``openai.AsyncOpenAI`` streaming
 chat completion with ``stream_options.include_usage``, so time-to-first-token (TTFT) is the
 first content chunk and completion tokens are the server's exact usage counts. Baselines in the
-same run, on the same loaded model and prompts: (a) HF ``model.generate`` one request at a
+same run, on the same loaded model and kind of prompt (every request of the run is distinct,
+``Ticket N: <question>``, so none is served from the prefix cache of an identical earlier one;
+they share the chat template's system turn): (a) HF ``model.generate`` one request at a
 time; (b) llama.cpp when ``llama_cpp`` is importable (``CMAKE_ARGS="-DGGML_NATIVE=OFF" pip
 install llama-cpp-python``, ~5 min of compiling on 2 cores, so not part of CI's set-up). Mixed
 lengths: 16 clients, half asking for ``--short`` tokens, half for ``--long`` — the short ones'
@@ -42,6 +44,23 @@ from bench_generate import QUESTIONS
 TOKEN = "bench-token"
 PROMPTS = QUESTIONS  # the same 16 prompts as bench_generate, so figures compare
 LONG = "Write a long, detailed story about a lighthouse keeper and the sea."
+
+
+class Tickets:
+    """Every request of a run distinct: ``Ticket N: <prompt>``, N never repeating. The requests
+    still share the chat template's system turn, as a deployment's share its system prompt,
+    but a repeated question is never served from the prefix cache of an earlier identical one
+    (which would flatter the engine against baselines that answer each prompt once)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def __call__(self, prompt: str, max_tokens: int) -> tuple[str, int]:
+        self.n += 1
+        return f"Ticket {self.n}: {prompt}", max_tokens
+
+    def jobs(self, count: int, max_tokens: int) -> list[tuple[str, int]]:
+        return [self(PROMPTS[i % len(PROMPTS)], max_tokens) for i in range(count)]
 
 
 def convo(q: str) -> list[dict[str, str]]:
@@ -313,7 +332,8 @@ def main() -> None:
     head = f"{'run':34} {'reqs':>4} {'tokens':>6} {'tok/s':>8} {'vs (a)':>8} {'p50 s':>7} {'p99 s':>7} {'ttft50':>7} {'ttft99':>7}"
     print(head, flush=True)
     n0 = max(args.min_requests, 1)
-    jobs0 = [(PROMPTS[i % len(PROMPTS)], args.max_tokens) for i in range(n0)]
+    ticket = Tickets()
+    jobs0 = ticket.jobs(n0, args.max_tokens)
     wall, res = in_own_thread(sequential_hf, gen, jobs0)
     base = row("(a) sequential HF generate", wall, res, None)
     base_ttft = pct([r.ttft for r in res], 50)
@@ -330,13 +350,14 @@ def main() -> None:
     url, stop = server("continuous")  # after the baselines: see in_own_thread
     asyncio.run(clients(url, [("warm up", 4)], 1, model))
     for n in levels:
-        jobs = [(PROMPTS[i % len(PROMPTS)], args.max_tokens) for i in range(max(n0, n))]
+        per_pass = max(n0, n)
         wall, res, rates, busy = 0.0, [], [], None
         if args.load == "closed":  # every client sends its next request as its last one ends
-            wall, res, busy = asyncio.run(clients(url, jobs * args.rounds, n, model))
+            jobs = ticket.jobs(per_pass * args.rounds, args.max_tokens)
+            wall, res, busy = asyncio.run(clients(url, jobs, n, model))
         else:
             for _ in range(args.rounds):
-                w, r, _ = asyncio.run(clients(url, jobs, n, model))
+                w, r, _ = asyncio.run(clients(url, ticket.jobs(per_pass, args.max_tokens), n, model))
                 wall, res = wall + w, res + r
                 rates.append(sum(x.tokens for x in r) / w)
         rate = row(f"llmforge serve, {n} clients", wall, res, base)
@@ -389,10 +410,11 @@ def main() -> None:
         if args.static:
             static_url, stop_static = server("static")
             engines.append(("static", static_url))
-        short = [(PROMPTS[i], args.short) for i in range(8)]
-        mixed = [x for i in range(8) for x in (short[i], (LONG, args.long))]
         for name, where in engines:
+            short = [ticket(PROMPTS[i], args.short) for i in range(8)]
             _, alone, _ = asyncio.run(clients(where, short, 8, model))
+            short = [ticket(PROMPTS[i], args.short) for i in range(8)]
+            mixed = [x for i in range(8) for x in (short[i], ticket(LONG, args.long))]
             _, both, _ = asyncio.run(clients(where, mixed, 16, model))
             s_alone = statistics.median(r.latency for r in alone)
             s_mixed = statistics.median(r.latency for r in both[0::2])

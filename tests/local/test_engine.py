@@ -280,6 +280,28 @@ def test_prompts_that_begin_alike_reuse_the_cached_beginning_and_answer_as_alone
     assert len(cache) <= 256 // BLOCK  # the least recently used blocks went
 
 
+def test_cached_prompt_tokens_do_not_count_against_a_steps_prefill_budget(tiny, monkeypatch):
+    from llmforge_local import engine as engine_mod
+    from llmforge_local.engine import Engine, Sequence
+
+    model, tok = tiny
+    e = Engine(model, tok, frozenset({tok.eos_token_id}), "cpu", 8, prefix_cache_tokens=256)
+    prompts = [tok(SHARED + q)["input_ids"] for q in PROMPTS[:3]]
+    e.submit(Sequence(prompts[0], 2)).wait()  # caches the shared beginning
+    # room for one whole prompt, or for all three once their shared beginning is cached
+    monkeypatch.setattr(engine_mod, "PREFILL_BUDGET", max(len(p) for p in prompts) + 8)
+    assert sum(len(p) for p in prompts) > engine_mod.PREFILL_BUDGET
+    steps = []
+    run = e.slots.step
+    e.slots.step = lambda *a, **k: steps.append(len(a[3])) or run(*a, **k)
+    with e._cond:  # all three wait before the scheduler looks
+        seqs = [e.submit(Sequence(p, 2)) for p in prompts]
+    for s in seqs:
+        s.wait()
+    assert steps[0] == 3  # one step prefilled all three
+    assert all(s.cached_tokens >= 32 for s in seqs)
+
+
 def test_a_zero_prefix_cache_keeps_nothing(tiny):
     model, tok = tiny
     e = engine(model, tok)  # the engine's own default: no prefix cache

@@ -23,7 +23,8 @@ from typing import Any
 from llmforge import metrics
 from llmforge_local.engine_model import SlotModel
 
-#: prompt tokens prefilled per scheduler iteration before the running batch decodes again
+#: prompt tokens prefilled per scheduler iteration before the running batch decodes again (those
+#: the prefix cache holds cost nothing and do not count)
 PREFILL_BUDGET = 512
 #: decode steps between returns of freed heap memory to the OS under steady load
 TRIM_EVERY = 1024
@@ -178,10 +179,6 @@ class Engine:
         next one): cancelled ones end here, one whose adapter is unusable fails alone."""
         take, budget = [], PREFILL_BUDGET
         for i, s in enumerate(new):
-            if take and budget - len(s.ids) < 0:
-                with self._cond:
-                    self._waiting[:0] = new[i:]
-                break
             if s.cancelled.is_set():
                 self._end(s, "cancelled")
                 continue
@@ -190,8 +187,13 @@ class Engine:
             except Exception as exc:  # this caller's adapter is unusable: only it fails
                 self._end(s, None, exc)
                 continue
+            work = len(s.ids) - self.slots.prefix.held(s.ids, s._slot_adapter, s.cache_salt)
+            if take and budget - work < 0:
+                with self._cond:
+                    self._waiting[:0] = new[i:]
+                break
             take.append(s)
-            budget -= len(s.ids)
+            budget -= work
         return take
 
     def _step(self, take: list[Sequence]) -> None:

@@ -31,6 +31,16 @@ class PrefixCache:
     def __len__(self) -> int:
         return len(self._blocks)
 
+    def held(self, ids: list[int], adapter: int, part: Hashable) -> int:
+        """How many of ``ids``' tokens :meth:`lookup` would serve now (the cache is left as is)."""
+        n = 0
+        if self.capacity:
+            for end in range(BLOCK, len(ids), BLOCK):
+                if (part, adapter, tuple(ids[:end])) not in self._blocks:
+                    break
+                n = end
+        return n
+
     def lookup(self, ids: list[int], adapter: int, part: Hashable) -> list[tuple[Any, Any]]:
         """The cached blocks that begin ``ids``, in order; at least one token is left to prefill
         (its logits pick the first new token)."""
