@@ -32,11 +32,16 @@ def gen(home, chat_model_dir):
     return forge.generator
 
 
+def counts(c) -> tuple[int, int]:
+    """Prompt and completion tokens (how many prompt tokens a cache served varies by order)."""
+    return c.usage.prompt_tokens, c.usage.completion_tokens
+
+
 def test_batching_gives_the_same_greedy_outputs_as_one_by_one(gen):
     single = [gen.chat(convo(q), max_tokens=10) for q in QUESTIONS]
     batched = gen.chat_batch([convo(q) for q in QUESTIONS], max_tokens=10)  # 3 device batches of <= 2
     assert [c.text for c in batched] == [c.text for c in single]
-    assert [c.usage for c in batched] == [c.usage for c in single]
+    assert [counts(c) for c in batched] == [counts(c) for c in single]
     assert len({c.text for c in single}) > 1  # the model really says different things
     assert all(c.text.strip() for c in single)
 
@@ -77,7 +82,7 @@ def test_streaming_concatenates_to_the_same_text(gen):
         pieces = list(stream)
         assert len(pieces) > 1
         assert "".join(pieces) == whole.text
-        assert stream.completion.usage == whole.usage
+        assert counts(stream.completion) == counts(whole)
     full = gen.chat(convo(QUESTIONS[3]), max_tokens=16)
     stop = full.text[8:11]
     stream = gen.stream(convo(QUESTIONS[3]), max_tokens=16, stop=stop)
