@@ -175,6 +175,14 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         device=True,
     ),
     Benchmark(
+        "prefix_cache",
+        "bench_prefix_cache.py",
+        "engine tokens/s and TTFT with the prefix cache vs without, distinct requests after a shared system prompt",
+        quick=None,
+        full=(),
+        device=True,
+    ),
+    Benchmark(
         "rag_overhead",
         "bench_rag_overhead.py",
         "rag.ask time besides generation and catalog statements vs a bare similarity_search",
