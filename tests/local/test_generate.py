@@ -182,6 +182,26 @@ def test_pack_weights_false_keeps_the_plain_engine_and_the_same_answers(home, ch
         ).generator
 
 
+def test_the_prefix_cache_option_is_checked_and_reaches_the_engine(home, chat_model_dir):
+    for bad in (-1, "lots", 1.5):
+        with pytest.raises(DataError, match="prefix_cache_tokens"):
+            _ = llmforge.connect(
+                backend="local",
+                home=str(home),
+                generator={"name": "local", "options": {"prefix_cache_tokens": bad}},
+            ).generator
+    g = llmforge.connect(
+        backend="local",
+        home=str(home / "no-prefix-cache"),
+        user="admin",
+        generator=generator_config(chat_model_dir, prefix_cache_tokens=0),
+    ).generator
+    first = g.chat(convo(QUESTIONS[0]), max_tokens=4)
+    again = g.chat(convo(QUESTIONS[0]), max_tokens=4)
+    assert g.engine(g.loaded()).slots.prefix.capacity == 0
+    assert (first.text, first.usage.cached_tokens, again.usage.cached_tokens) == (again.text, 0, 0)
+
+
 def _tiny_bf16(folder):
     import torch
     from transformers import AutoModelForCausalLM
