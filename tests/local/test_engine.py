@@ -302,6 +302,26 @@ def test_cached_prompt_tokens_do_not_count_against_a_steps_prefill_budget(tiny, 
     assert all(s.cached_tokens >= 32 for s in seqs)
 
 
+def test_the_prefix_cache_evicts_what_continues_a_beginning_before_the_beginning():
+    import torch
+    from llmforge_local.engine_prefix import BLOCK, PrefixCache
+
+    cache = PrefixCache(3 * BLOCK)
+    k = torch.arange(2 * 1 * 6 * BLOCK * 1, dtype=torch.float32).view(2, 1, 6 * BLOCK, 1)
+    long = list(range(5 * BLOCK + 1))
+    cache.store(long, 0, "ann", k, -k)  # five blocks, room for three: the first three stay
+    got = cache.lookup(long, 0, "ann")
+    assert len(got) == 3 == len(cache)
+    assert torch.equal(torch.cat([b for b, _ in got], dim=2), k[:, :, : 3 * BLOCK])
+    assert torch.equal(torch.cat([b for _, b in got], dim=2), -k[:, :, : 3 * BLOCK])
+    assert cache.held(long, 0, "ann") == 3 * BLOCK
+    assert cache.held(long, 0, "bob") == cache.held(long, 1, "ann") == 0
+    other = [7, *long[1:]]  # a different first token: nothing of the other prompt applies
+    assert cache.lookup(other, 0, "ann") == []
+    cache.store(other, 0, "ann", k, k)  # three new blocks push out the old ones, last first
+    assert cache.held(other, 0, "ann") == 3 * BLOCK and cache.held(long, 0, "ann") == 0
+
+
 def test_a_zero_prefix_cache_keeps_nothing(tiny):
     model, tok = tiny
     e = engine(model, tok)  # the engine's own default: no prefix cache

@@ -130,6 +130,7 @@ class SlotModel:
         longest = max((len(q) - d for q, d in zip(prompts, done, strict=True)), default=0)
         width = max(longest, min(-(-longest // _WIDTH_STEP) * _WIDTH_STEP, self.context))
         if max(done, default=0) + width > self.context:  # the padded step would run off the cache
+            self.prefix.hits -= sum(done)
             hits, done = [[] for _ in prompts], [0] * n
             longest = max((len(q) for q in prompts), default=0)
             width = max(longest, min(-(-longest // _WIDTH_STEP) * _WIDTH_STEP, self.context))

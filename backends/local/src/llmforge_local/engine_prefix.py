@@ -6,7 +6,9 @@ on tokens ``0..j`` and the adapter. The cache keeps them per block of :data:`BLO
 tokens, keyed by the whole prefix up to the block's end, the adapter and a partition (the
 caller, so one caller's prompts never speed up or reveal another's by their timing); a new
 prompt copies its longest cached run of blocks into its slot and prefills only the rest.
-Least recently used blocks go first once ``capacity`` tokens are held, so memory stays flat.
+Least recently used blocks go first once ``capacity`` tokens are held, so memory stays flat; a
+prompt's blocks are marked used from its last to its first, so a beginning is evicted after
+the blocks that continue it (a block is useless once one before it is gone).
 """
 
 from __future__ import annotations
@@ -45,13 +47,17 @@ class PrefixCache:
         """The cached blocks that begin ``ids``, in order; at least one token is left to prefill
         (its logits pick the first new token)."""
         found: list[tuple[Any, Any]] = []
+        keys = []
         if self.capacity:
             for end in range(BLOCK, len(ids), BLOCK):  # ends before the last token
-                block = self._blocks.get((part, adapter, tuple(ids[:end])))
+                key = (part, adapter, tuple(ids[:end]))
+                block = self._blocks.get(key)
                 if block is None:
                     break
-                self._blocks.move_to_end((part, adapter, tuple(ids[:end])))
+                keys.append(key)
                 found.append(block)
+            for key in reversed(keys):
+                self._blocks.move_to_end(key)
             self.hits += len(found) * BLOCK
             self.lookups += len(ids)
         return found
@@ -61,7 +67,7 @@ class PrefixCache:
         kv_heads, capacity, head_dim)`` that has just prefilled it."""
         if not self.capacity:
             return
-        for end in range(BLOCK, len(ids) + 1, BLOCK):
+        for end in range(len(ids) // BLOCK * BLOCK, 0, -BLOCK):  # the last block first
             key = (part, adapter, tuple(ids[:end]))
             if key not in self._blocks:
                 self._blocks[key] = (k[:, :, end - BLOCK : end].clone(), v[:, :, end - BLOCK : end].clone())
