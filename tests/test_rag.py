@@ -131,3 +131,13 @@ def test_tiny_llama_answer_goes_through_output_guards(tiny_forge):
     if ans.refused:
         assert ans.text == REFUSED_OUTPUT
     assert ans.citations[0]["primary_key"] == "d-hr-1"
+
+
+def test_a_callers_repeated_question_reuses_the_cached_prompt_beginning(tiny_forge):
+    """RAG prompts share their instructions: a caller's next ask reuses them from the engine's
+    prefix cache, which the answer's usage reports (still counted in full)."""
+    first = tiny_forge.rag.ask(LEAVE, user="bob")
+    again = tiny_forge.rag.ask(LEAVE, user="bob")
+    assert again.usage.prompt_tokens == first.usage.prompt_tokens
+    assert again.usage.cached_tokens >= 32 and again.usage.cached_tokens > first.usage.cached_tokens
+    assert again.text == first.text

@@ -183,6 +183,7 @@ class RAG:
             ans.usage = Usage(
                 ans.usage.prompt_tokens + completion.usage.prompt_tokens,
                 ans.usage.completion_tokens + completion.usage.completion_tokens,
+                ans.usage.cached_tokens + completion.usage.cached_tokens,
             )
             ans.model = completion.model
             return first_sentences(trim_answer(completion.text), rc.max_sentences)

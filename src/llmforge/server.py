@@ -220,9 +220,8 @@ class Service:
         cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
         rec.request_id = cid
         if req.model == RAG_MODEL:
-            text, usage, extra, finish = self._rag(messages, who, rec)
+            text, usage, extra, finish, cached = self._rag(messages, who, rec)
             pieces: Iterator[str] = iter([text])
-            cached = 0
         elif req.stream:
             return self._stream_chat(req, messages, who, cid, created, rec, revoked)
         else:
@@ -259,7 +258,7 @@ class Service:
 
     def _rag(
         self, messages: list[dict[str, str]], who: Any, rec: UsageRecord
-    ) -> tuple[str, tuple[int, int], dict, str]:
+    ) -> tuple[str, tuple[int, int], dict, str, int]:
         question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
         if not question.strip():
             raise ApiError(
@@ -277,7 +276,7 @@ class Service:
             "no_answer": answer.no_answer,
             "guards": _jsonable(answer.guards),
         }
-        return answer.text, usage, extra, "stop"
+        return answer.text, usage, extra, "stop", cached_tokens(answer.usage)
 
     def _stream_chat(
         self,
@@ -311,10 +310,10 @@ class Service:
         rec.request_id = cid
         if req.model == RAG_MODEL:
             results = [self._rag([{"role": "user", "content": p}], who, rec) for p in prompts]
-            choices = [(t, f) for t, _, _, f in results]
-            usage = tuple(map(sum, zip(*(u for _, u, _, _ in results), strict=True)))
-            extra = {"citations": [e["citations"] for _, _, e, _ in results]}
-            cached = 0
+            choices = [(t, f) for t, _, _, f, _ in results]
+            usage = tuple(map(sum, zip(*(u for _, u, _, _, _ in results), strict=True)))
+            extra = {"citations": [e["citations"] for _, _, e, _, _ in results]}
+            cached = sum(c for *_, c in results)
         else:
             kw = self._gen_kwargs(req, who)
             bound = sum(self._prompt_bound([{"role": "user", "content": p}]) for p in prompts)
