@@ -3,6 +3,7 @@ tokens it produced are charged; concurrent clients share decode steps."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -110,11 +111,15 @@ def test_metrics_and_health_report_requests_tokens_latency_and_refusals(served):
     before = scrape(base)
     body = {"model": "llmforge-local", "messages": HELLO, "max_tokens": 5}
     alice = {"Authorization": "Bearer tok-alice"}
-    assert httpx.post(f"{base}/v1/chat/completions", json=body, headers=alice, timeout=60).status_code == 200
-    with httpx.stream(
-        "POST", f"{base}/v1/chat/completions", json={**body, "stream": True}, headers=alice, timeout=60
-    ) as r:
-        assert sum(line.startswith("data: ") for line in r.iter_lines()) > 2
+    first = httpx.post(f"{base}/v1/chat/completions", json=body, headers=alice, timeout=60)
+    assert first.status_code == 200
+    streamed = {**body, "stream": True, "stream_options": {"include_usage": True}}
+    with httpx.stream("POST", f"{base}/v1/chat/completions", json=streamed, headers=alice, timeout=60) as r:
+        events = [json.loads(x[6:]) for x in r.iter_lines() if x.startswith("data: {")]
+        assert len(events) > 2
+    cached = sum(
+        u["prompt_tokens_details"]["cached_tokens"] for u in (first.json()["usage"], events[-1]["usage"])
+    )
     sam = {"Authorization": "Bearer tok-sam"}
     assert httpx.post(f"{base}/v1/chat/completions", json=body, headers=sam, timeout=60).status_code == 429
     after = scrape(base)
@@ -129,6 +134,7 @@ def test_metrics_and_health_report_requests_tokens_latency_and_refusals(served):
     assert grew('llmforge_request_latency_seconds_count{route="/v1/chat/completions"}') == 2
     assert grew('llmforge_time_to_first_token_seconds_count{route="/v1/chat/completions"}') == 1
     assert grew("llmforge_batch_size_count") >= 8  # one observation per decode step
+    assert cached > 0 and grew("llmforge_prefix_cache_tokens_total") == cached  # the repeat's prompt
     assert after["llmforge_queue_depth"] == 0
     health = httpx.get(f"{base}/health").json()
     assert health["status"] == "ok" and health["llmforge_running_sequences"] == 0
