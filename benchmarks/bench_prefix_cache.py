@@ -22,7 +22,7 @@ import threading
 import time
 
 from _results import add_json_option, figure, write_json
-from bench_generate import QUESTIONS
+from bench_serve import Tickets
 
 #: one paragraph of standing instructions, repeated to the requested length
 SYSTEM = (
@@ -103,15 +103,10 @@ def main() -> None:
             "input_ids"
         ]
 
-    n = 0
+    ticket = Tickets()
 
     def prompts() -> list[list[int]]:
-        nonlocal n
-        out = []
-        for i in range(args.requests):
-            n += 1
-            out.append(encode(f"Ticket {n}: {QUESTIONS[i % len(QUESTIONS)]}"))
-        return out
+        return [encode(question) for question, _ in ticket.jobs(args.requests, args.max_tokens)]
 
     engine.submit(Sequence(encode("hi"), 4)).wait()  # warm-up, untimed
     capacity = engine.slots.prefix.capacity

@@ -127,13 +127,16 @@ class SlotModel:
         adapters_in = list(prompt_adapters) or [0] * n
         hits = [self.prefix.lookup(q, a, x) for q, a, x in zip(prompts, adapters_in, salts, strict=True)]
         done = [len(h) * BLOCK for h in hits]  # each prompt's positions the cache holds
-        longest = max((len(q) - d for q, d in zip(prompts, done, strict=True)), default=0)
-        width = max(longest, min(-(-longest // _WIDTH_STEP) * _WIDTH_STEP, self.context))
+
+        def padded(done: list[int]) -> int:  # the step's prompt width, rounded up to _WIDTH_STEP
+            longest = max((len(q) - d for q, d in zip(prompts, done, strict=True)), default=0)
+            return max(longest, min(-(-longest // _WIDTH_STEP) * _WIDTH_STEP, self.context))
+
+        width = padded(done)
         if max(done, default=0) + width > self.context:  # the padded step would run off the cache
             self.prefix.hits -= sum(done)
             hits, done = [[] for _ in prompts], [0] * n
-            longest = max((len(q) for q in prompts), default=0)
-            width = max(longest, min(-(-longest // _WIDTH_STEP) * _WIDTH_STEP, self.context))
+            width = padded(done)
         self.cached = done  # read by the engine: each new prompt's tokens served from the cache
         self.reserve(max(b, first + n), max([x + 1 for x in lengths] + [max(done, default=0) + width + 1]))
         for r, blocks in enumerate(hits):

@@ -33,34 +33,31 @@ class PrefixCache:
     def __len__(self) -> int:
         return len(self._blocks)
 
-    def held(self, ids: list[int], adapter: int, part: Hashable) -> int:
-        """How many of ``ids``' tokens :meth:`lookup` would serve now (the cache is left as is)."""
-        n = 0
-        if self.capacity:
-            for end in range(BLOCK, len(ids), BLOCK):
-                if (part, adapter, tuple(ids[:end])) not in self._blocks:
-                    break
-                n = end
-        return n
-
-    def lookup(self, ids: list[int], adapter: int, part: Hashable) -> list[tuple[Any, Any]]:
-        """The cached blocks that begin ``ids``, in order; at least one token is left to prefill
-        (its logits pick the first new token)."""
-        found: list[tuple[Any, Any]] = []
+    def _held(self, ids: list[int], adapter: int, part: Hashable) -> list[tuple]:
+        """The keys of the cached blocks that begin ``ids``, in order; at least one token is left
+        to prefill (its logits pick the first new token)."""
         keys = []
         if self.capacity:
             for end in range(BLOCK, len(ids), BLOCK):  # ends before the last token
                 key = (part, adapter, tuple(ids[:end]))
-                block = self._blocks.get(key)
-                if block is None:
+                if key not in self._blocks:
                     break
                 keys.append(key)
-                found.append(block)
-            for key in reversed(keys):
-                self._blocks.move_to_end(key)
-            self.hits += len(found) * BLOCK
+        return keys
+
+    def held(self, ids: list[int], adapter: int, part: Hashable) -> int:
+        """How many of ``ids``' tokens :meth:`lookup` would serve now (the cache is left as is)."""
+        return len(self._held(ids, adapter, part)) * BLOCK
+
+    def lookup(self, ids: list[int], adapter: int, part: Hashable) -> list[tuple[Any, Any]]:
+        """The cached blocks that begin ``ids``, in order, marked used."""
+        keys = self._held(ids, adapter, part)
+        for key in reversed(keys):
+            self._blocks.move_to_end(key)
+        if self.capacity:
+            self.hits += len(keys) * BLOCK
             self.lookups += len(ids)
-        return found
+        return [self._blocks[key] for key in keys]
 
     def store(self, ids: list[int], adapter: int, part: Hashable, k: Any, v: Any) -> None:
         """Keep the full blocks of ``ids``, read from the slot's cache ``k``/``v`` ``(layers,
