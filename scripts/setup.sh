@@ -28,5 +28,11 @@ if ! command -v chromium >/dev/null 2>&1; then
     echo "Chromium is missing: tests/test_chat_page.py fails until you run: sudo apt-get install -y chromium" >&2
   fi
 fi
+# The continuous engine's fused CPU kernels compile once with the system's C++ compiler; without one
+# the engine runs the same maths in PyTorch ops, a slower decode step.
+if ! command -v g++ >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++
+fi
+.venv/bin/python -m llmforge_local.kernels
 .venv/bin/llmforge plugins >/dev/null
 echo "llmforge installed in .venv (activate with: source .venv/bin/activate)"

@@ -4,7 +4,9 @@ requests join, leave and are cancelled mid-flight, and rows of one batch use dif
 from __future__ import annotations
 
 import json
+import shutil
 import threading
+from collections import Counter
 
 import pytest
 
@@ -20,10 +22,10 @@ def tiny(chat_model_dir):
     return model, tok
 
 
-def engine(model, tok, size: int = 8):
+def engine(model, tok, size: int = 8, **options):
     from llmforge_local.engine import Engine
 
-    return Engine(model, tok, frozenset({tok.eos_token_id}), "cpu", size)
+    return Engine(model, tok, frozenset({tok.eos_token_id}), "cpu", size, **options)
 
 
 def seq(tok, prompt: str, n: int, adapter=None):
@@ -391,8 +393,9 @@ def test_release_memory_is_safe_to_call():
 
 
 def test_packed_bf16_weights_give_the_plain_paths_numbers_with_mixed_adapters(chat_model_dir, tmp_path):
-    """On a CPU with oneDNN bf16 the engine runs from packed, fused weights; every logit equals
-    the unpacked path's (and HF ``generate``'s tokens), adapters included."""
+    """On a CPU with oneDNN bf16 the engine runs from packed, fused weights; with PyTorch's
+    elementwise ops around them every logit equals the unpacked path's (and HF ``generate``'s
+    tokens), adapters included."""
     import torch
     from llmforge_local.engine_model import Packed, SlotModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -403,7 +406,7 @@ def test_packed_bf16_weights_give_the_plain_paths_numbers_with_mixed_adapters(ch
         pytest.skip("this CPU's oneDNN has no bf16 matmul; the engine keeps the plain path")
     attn = lora(chat_model_dir, tmp_path / "attn", ["q_proj", "v_proj", "o_proj"], 4, 1)
     mlp = lora(chat_model_dir, tmp_path / "mlp", ["gate_proj", "up_proj", "down_proj", "k_proj"], 8, 2)
-    packed, plain = SlotModel(model, "cpu"), SlotModel(model, "cpu", pack=False)
+    packed, plain = SlotModel(model, "cpu", kernels=False), SlotModel(model, "cpu", pack=False)
     prompts = [tok(PROMPTS[0])["input_ids"]] * 3  # one prompt: the rows differ by adapter alone
     rows = [m.loras.slot(a) for m in (packed, plain) for a in (None, attn, mlp)][:3]
     with torch.inference_mode():
@@ -417,8 +420,63 @@ def test_packed_bf16_weights_give_the_plain_paths_numbers_with_mixed_adapters(ch
             a, b = packed.decode(nxt, lengths, rows), plain.decode(nxt, lengths, rows)
             assert torch.equal(a, b)
             lengths = [n + 1 for n in lengths]
-    e = engine(model, tok)
+    e = engine(model, tok, fused_kernels=False)  # the kernels' numbers: the test below
     seqs = [e.submit(seq(tok, p, 10)) for p in PROMPTS]
     for s, p in zip(seqs, PROMPTS, strict=True):
         assert s.wait().tokens == alone(model, tok, p, 10)
-    assert e.slots.packed is not None
+    assert e.slots.packed is not None and e.slots.kernels is None
+
+
+def test_the_engine_with_kernels_keeps_bf16_precision_with_mixed_adapters(chat_model_dir, tmp_path):
+    """Against float32, the kernels' logits are as close as PyTorch's own bf16 path, adapters and
+    the prefix cache included; greedy tokens agree wherever bf16 can tell them apart."""
+    import copy
+
+    import torch
+    from llmforge_local import kernels
+    from llmforge_local.engine_model import Packed, SlotModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(chat_model_dir, dtype=torch.bfloat16).eval()
+    if Packed.build(model, "cpu", torch.bfloat16) is None:
+        pytest.skip("this CPU's oneDNN has no bf16 matmul; the engine keeps the plain path")
+    if shutil.which("g++") is None:
+        pytest.skip("no C++ compiler to build the kernels with")
+    assert kernels.load() is not None, kernels.why_off()
+    tok = AutoTokenizer.from_pretrained(chat_model_dir)
+    reference = copy.deepcopy(model).float()
+    attn = lora(chat_model_dir, tmp_path / "attn", ["q_proj", "v_proj", "o_proj"], 4, 1)
+    mlp = lora(chat_model_dir, tmp_path / "mlp", ["gate_proj", "up_proj", "down_proj"], 8, 2)
+    models = {
+        "kernels": SlotModel(model, "cpu", prefix_tokens=256),
+        "torch": SlotModel(model, "cpu", kernels=False),
+        "f32": SlotModel(reference, "cpu"),
+    }
+    prompts = [tok(p)["input_ids"] for p in PROMPTS[:3]]
+    with torch.inference_mode():
+        rows = {k: [m.loras.slot(a) for a in (None, attn, mlp)] for k, m in models.items()}
+        out = {k: m.prefill(prompts, 0, rows[k]).float() for k, m in models.items()}
+        assert models["kernels"].kernels is not None and models["torch"].kernels is None
+        calls = Counter()
+        models["kernels"].kernels = _Counting(models["kernels"].kernels, calls)
+        lengths = [len(p) for p in prompts]
+        for _ in range(4):
+            err = {k: (out[k] - out["f32"]).abs().mean().item() for k in ("kernels", "torch")}
+            assert err["kernels"] <= 1.5 * err["torch"] + 1e-4, err
+            top2 = out["f32"].topk(2, dim=-1).values
+            clear = (top2[:, 0] - top2[:, 1]) > 4 * (out["torch"] - out["f32"]).abs().max()
+            assert torch.equal(out["kernels"].argmax(-1)[clear], out["f32"].argmax(-1)[clear])
+            nxt = out["f32"].argmax(-1).tolist()
+            out = {k: m.decode(nxt, lengths, rows[k]).float() for k, m in models.items()}
+            lengths = [n + 1 for n in lengths]
+    layers = len(model.model.layers)  # every decode step ran each layer's steps as kernels
+    assert calls == {"rms": 4 * (2 * layers + 1), "rope_": 4 * layers, "silu_mul": 4 * layers}
+
+
+class _Counting:
+    def __init__(self, ops, calls):
+        self.ops, self.calls = ops, calls
+
+    def __getattr__(self, name):
+        op = getattr(self.ops, name)
+        return lambda *a: self.calls.update([name]) or op(*a)

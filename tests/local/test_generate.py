@@ -166,7 +166,9 @@ def test_pack_weights_false_keeps_the_plain_engine_and_the_same_answers(home, ch
             backend="local",
             home=str(home / f"pack-{pack}"),
             user="admin",
-            generator=generator_config(chat_model_dir, dtype="bfloat16", pack_weights=pack),
+            generator=generator_config(
+                chat_model_dir, dtype="bfloat16", pack_weights=pack, fused_kernels=False
+            ),
         ).generator
         texts = [g.chat(convo(q), max_tokens=8).text for q in QUESTIONS[:2]]
         return texts, g.engine(g.loaded()).slots.packed
@@ -176,10 +178,11 @@ def test_pack_weights_false_keeps_the_plain_engine_and_the_same_answers(home, ch
     assert none is None and plain == packed
     if weights is None:  # this CPU's oneDNN has no bf16 matmul: the engine keeps the plain path
         assert Packed.build(_tiny_bf16(chat_model_dir), "cpu", torch.bfloat16) is None
-    with pytest.raises(DataError, match="pack_weights"):
-        _ = llmforge.connect(
-            backend="local", home=str(home), generator={"name": "local", "options": {"pack_weights": "no"}}
-        ).generator
+    for option in ("pack_weights", "fused_kernels"):
+        with pytest.raises(DataError, match=f"{option} must be true or false"):
+            _ = llmforge.connect(
+                backend="local", home=str(home), generator={"name": "local", "options": {option: "no"}}
+            ).generator
 
 
 def test_the_prefix_cache_option_is_checked_and_reaches_the_engine(home, chat_model_dir):

@@ -116,8 +116,11 @@ class Engine:
         max_batch_size: int,
         pack_weights: bool = True,
         prefix_cache_tokens: int = 0,
+        fused_kernels: bool = True,
     ):
-        self.slots = SlotModel(model, device, pack=pack_weights, prefix_tokens=prefix_cache_tokens)
+        self.slots = SlotModel(
+            model, device, pack=pack_weights, prefix_tokens=prefix_cache_tokens, kernels=fused_kernels
+        )
         self.tokenizer, self.eos_ids, self.max_batch_size = tokenizer, eos_ids, max_batch_size
         self._cond = threading.Condition()
         self._waiting: list[Sequence] = []

@@ -209,6 +209,7 @@ class LocalGenerator(Generator):
                     o.max_batch_size,
                     o.pack_weights,
                     o.prefix_cache_tokens,
+                    o.fused_kernels,
                 )
         return m.engine or None
 

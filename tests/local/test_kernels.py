@@ -1,0 +1,116 @@
+"""The engine's fused CPU kernels: built once, PyTorch's numbers, and PyTorch ops where they cannot build."""
+
+import shutil
+import stat
+
+import pytest
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("g++") is None, reason="no C++ compiler to build the kernels with"
+)
+
+
+@pytest.fixture(scope="module")
+def ops():
+    from llmforge_local import kernels
+
+    got = kernels.load()
+    assert got is not None, kernels.why_off()
+    return got
+
+
+def _bf16(*shape, seed=0):
+    import torch
+
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)).bfloat16()
+
+
+def test_rotary_in_one_op_is_pytorchs_bit_for_bit(ops):
+    import torch
+
+    for rows, heads, dim in ((16, 15, 64), (3, 6, 16), (1, 2, 40)):  # 40: a partial vector per half
+        qkv, cos, sin = _bf16(rows, heads, dim, seed=1), _bf16(rows, dim, seed=2), _bf16(rows, dim, seed=3)
+        rotated = heads - 2  # the last two heads (values) keep their numbers
+        qk, half = qkv[:, :rotated], dim // 2
+        want = qk * cos[:, None] + torch.cat((-qk[..., half:], qk[..., :half]), dim=-1) * sin[:, None]
+        got = ops.rope_(qkv.clone(), cos, sin, rotated)
+        assert torch.equal(got[:, :rotated], want)
+        assert torch.equal(got[:, rotated:], qkv[:, rotated:])
+
+
+def test_silu_times_up_in_one_op_is_pytorchs_bit_for_bit(ops):
+    import torch
+    import torch.nn.functional as F
+
+    for shape in ((16, 1, 3072), (5, 1, 100), (2, 7, 34)):
+        gate_up = _bf16(*shape, seed=4) * 4
+        gate, up = gate_up.split(shape[-1] // 2, -1)
+        assert torch.equal(ops.silu_mul(gate_up), F.silu(gate) * up)
+
+
+def test_rms_norm_in_one_op_matches_llamas_to_the_last_bit(ops):
+    import torch
+    from llmforge_local.engine_model import _rms
+
+    class Norm:
+        variance_epsilon = 1e-5
+
+    for rows, width in ((16, 576), (3, 64), (4, 50)):
+        x, Norm.weight = _bf16(rows, 1, width, seed=5) * 3, _bf16(width, seed=6)
+        got, want = ops.rms(x, Norm.weight, Norm.variance_epsilon), _rms(Norm, x)
+        exact = (x.double() * torch.rsqrt(x.double().pow(2).mean(-1, keepdim=True) + 1e-5)).bfloat16()
+        exact = (Norm.weight.double() * exact.double()).bfloat16()
+        # the sum of squares runs in another order: at most one bf16 step apart, and as close to
+        # the float64 answer as PyTorch is
+        step = want.float().abs() * 2**-7
+        assert bool(((got.float() - want.float()).abs() <= step).all())
+        assert (got.float() - exact.float()).abs().mean() <= (
+            want.float() - exact.float()
+        ).abs().mean() * 1.5 + 1e-6
+
+
+def test_wrong_input_is_a_clear_error_and_leaves_the_kernels_working(ops):
+    import torch
+
+    with pytest.raises(RuntimeError, match="must be a bf16 CPU tensor"):
+        ops.rms(torch.ones(2, 8), torch.ones(8), 1e-5)
+    with pytest.raises(RuntimeError, match="weight has 4 values for rows of 8"):
+        ops.rms(torch.ones(2, 8).bfloat16(), torch.ones(4).bfloat16(), 1e-5)
+    with pytest.raises(RuntimeError, match="must be even"):
+        ops.silu_mul(torch.ones(2, 7).bfloat16())
+    with pytest.raises(RuntimeError, match="one row per qkv row"):
+        ops.rope_(torch.ones(3, 4, 8).bfloat16(), torch.ones(2, 8).bfloat16(), torch.ones(2, 8).bfloat16(), 2)
+    assert ops.silu_mul(torch.zeros(1, 4).bfloat16()).shape == (1, 2)
+
+
+def test_without_a_compiler_or_when_turned_off_the_engine_keeps_pytorch_ops(monkeypatch, tmp_path):
+    from llmforge_local import kernels
+
+    monkeypatch.setenv("LLMFORGE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(kernels, "_loaded", {})
+    monkeypatch.setenv("LLMFORGE_KERNELS", "0")
+    assert kernels.load() is None and "LLMFORGE_KERNELS=0" in kernels.why_off()
+    monkeypatch.setattr(kernels, "_loaded", {})
+    monkeypatch.setenv("LLMFORGE_KERNELS", "1")
+    monkeypatch.setenv("CXX", "no-such-compiler")
+    with pytest.raises(RuntimeError, match="no C\\+\\+ compiler 'no-such-compiler'"):
+        kernels.build()
+
+
+def test_a_failed_build_is_remembered_and_leaves_no_library(monkeypatch, tmp_path):
+    from llmforge_local import kernels
+
+    monkeypatch.setenv("LLMFORGE_CACHE", str(tmp_path / "cache"))
+    calls = tmp_path / "calls"
+    broken = tmp_path / "broken-cxx"
+    broken.write_text(
+        f'#!/bin/sh\n[ "$1" = --version ] && echo "broken 1.0" && exit 0\n'
+        f'echo x >> {calls}\necho "fused.cpp:1: error: no vectors here" >&2\nexit 1\n'
+    )
+    broken.chmod(broken.stat().st_mode | stat.S_IEXEC)
+    for _ in range(2):
+        with pytest.raises(RuntimeError, match="error: no vectors here"):
+            kernels.build(str(broken))
+    assert calls.read_text() == "x\n"  # compiled once: the second call read the failure back
+    folder = kernels.library_path(str(broken)).parent
+    assert [p.name for p in folder.iterdir()] == ["libllmforge_kernels.failed"]
