@@ -69,6 +69,23 @@ def test_rms_norm_in_one_op_matches_llamas_to_the_last_bit(ops):
         ).abs().mean() * 1.5 + 1e-6
 
 
+def test_the_cache_write_puts_each_rows_tokens_at_its_own_positions(ops):
+    import torch
+
+    rows, kv, width, dim, cap = 3, 2, 5, 16, 40
+    qkv = _bf16(rows, width, 4 + 2 * kv, dim, seed=7).transpose(1, 2)  # (B, heads, T, D) views
+    k, v = qkv[:, 4 : 4 + kv], qkv[:, 4 + kv :]
+    pos = torch.tensor([[0, 1, 2, 3, 4], [7, 8, 9, 10, 11], [30, 31, 32, 33, 39]])
+    want_k, want_v = _bf16(rows, kv, cap, dim, seed=8), _bf16(rows, kv, cap, dim, seed=9)
+    got_k, got_v = want_k.clone(), want_v.clone()
+    batch = torch.arange(rows)[:, None]
+    want_k[batch, :, pos], want_v[batch, :, pos] = k.transpose(1, 2), v.transpose(1, 2)
+    ops.cache_write_(got_k, got_v, k, v, pos)
+    assert torch.equal(got_k, want_k) and torch.equal(got_v, want_v)
+    with pytest.raises(RuntimeError, match="position 40 outside the cache's 40"):
+        ops.cache_write_(got_k, got_v, k, v, pos + 1)
+
+
 def test_wrong_input_is_a_clear_error_and_leaves_the_kernels_working(ops):
     import torch
 

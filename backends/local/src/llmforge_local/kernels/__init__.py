@@ -1,8 +1,8 @@
 """The engine's fused CPU kernels (``engine_kernels.cpp``), compiled once per machine and cached.
 
 A 16-row decode step of the 135M model spent about a fifth of its time in the elementwise
-steps around the matmuls (RMSNorm, rotary, SiLU·mul), each a handful of tiny ATen ops; one op
-each cut a step from 65 to 52 ms here. The source is compiled with the system's C++ compiler
+steps around the matmuls (RMSNorm, rotary, SiLU·mul, the KV-cache write), each a handful of tiny
+ATen ops; one op each cut a step from 69 to 52 ms here. The source is compiled with the system's C++ compiler
 against the installed torch, for the vector width torch itself uses on this CPU, into
 ``$LLMFORGE_CACHE/kernels/<key>/`` (the key covers the source, torch, the compiler and the
 flags), and loaded with ``torch.ops.load_library``.
@@ -133,7 +133,7 @@ def build(compiler: str | None = None) -> Path:
 
 
 def load() -> Any:
-    """``torch.ops.llmforge_kernels`` (``rms``, ``rope_``, ``silu_mul``), or ``None`` where they
+    """``torch.ops.llmforge_kernels`` (``rms``, ``rope_``, ``silu_mul``, ``cache_write_``), or ``None`` where they
     cannot be built or are turned off; the first call builds and loads them, later calls reuse
     that outcome."""
     with _LOCK:

@@ -7,7 +7,8 @@
 //   rms       LlamaRMSNorm: w * (x.float() * rsqrt(mean(x^2) + eps)).to(bf16)
 //   rope_     q/k rotary, in place: x * cos + rotate_half(x) * sin
 //   silu_mul  the MLP's act: silu(gate) * up over the fused gate/up matmul's output
-// rope_ and silu_mul give PyTorch's numbers bit for bit; rms sums its squares in another order, so
+//   cache_write_  each row's new keys and values into its own cache slot, at its own positions
+// rope_, silu_mul and cache_write_ give PyTorch's numbers bit for bit; rms sums its squares in another order, so
 // it may differ from PyTorch in the last bit of a bf16 value.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -17,9 +18,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
-#include <utility>
-#include <vector>
 #include <tuple>
 
 namespace {
@@ -158,95 +156,35 @@ Tensor silu_mul(const Tensor& gu_) {
   return out;
 }
 
-// One decode step's attention for B rows, each over its own cache slot, GQA heads grouped: row b's
-// key and value are written at position pos[b] of slot b, then its query heads attend over
-// positions 0..pos[b] (no mask to build, nothing read past a row's own length). q (B, H, D) and
-// k/v (B, KV, D) are views of the step's projections; caches (B, KV, cap, D). Returns (B, 1, H*D).
-// Scores and the softmax run in float; the output is rounded to bf16 once.
-Tensor decode_attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor ck, Tensor cv,
-                        const Tensor& pos_, double scale) {
-  for (auto [t, name] : {std::pair{&q, "q"}, {&k, "k"}, {&v, "v"}, {&ck, "key cache"}, {&cv, "value cache"}})
-    check(*t, "decode_attention", name);
-  TORCH_CHECK(q.dim() == 3 && k.dim() == 3 && v.dim() == 3 && ck.dim() == 4 && cv.dim() == 4,
-              "decode_attention: q/k/v (rows, heads, head_dim), caches (rows, kv_heads, capacity, head_dim)");
-  const int64_t B = q.size(0), H = q.size(1), D = q.size(2), KV = k.size(1), cap = ck.size(2);
-  TORCH_CHECK(k.size(0) == B && v.size(0) == B && v.size(1) == KV && ck.size(0) == B && ck.size(1) == KV &&
-                  k.size(2) == D && v.size(2) == D && ck.size(3) == D && cv.sizes() == ck.sizes() && KV > 0 &&
-                  H % KV == 0,
-              "decode_attention: shapes disagree");
-  TORCH_CHECK(q.stride(2) == 1 && k.stride(2) == 1 && v.stride(2) == 1 && ck.is_contiguous() && cv.is_contiguous(),
-              "decode_attention: head_dim must be contiguous, caches contiguous");
-  constexpr int64_t MAXV = 512 / fV::size();  // float vectors per head, head_dim <= 512
-  const int64_t G = H / KV, NV = (D + fV::size() - 1) / fV::size();
-  TORCH_CHECK(NV <= MAXV && G <= 64, "decode_attention: head_dim ", D, " or group ", G, " too large");
+// Keys and values of one step into their cache slots: row b's token t goes to position pos[b, t] of
+// slot b, for every kv head -- what `cache[batch, :, pos] = new.transpose(1, 2)` does with advanced
+// indexing, as plain copies. caches (B, KV, cap, D) contiguous; k/v (B, KV, T, D) with head_dim
+// contiguous; pos (B, T).
+void cache_write_(Tensor ck, Tensor cv, const Tensor& k, const Tensor& v, const Tensor& pos_) {
+  check(ck, "cache_write_", "key cache");
+  check(cv, "cache_write_", "value cache");
+  check(k, "cache_write_", "k");
+  check(v, "cache_write_", "v");
+  TORCH_CHECK(ck.dim() == 4 && k.dim() == 4 && ck.is_contiguous() && cv.is_contiguous() && ck.sizes() == cv.sizes(),
+              "cache_write_: caches must be contiguous (rows, kv_heads, capacity, head_dim) tensors");
+  const int64_t B = k.size(0), KV = k.size(1), T = k.size(2), D = k.size(3), cap = ck.size(2);
+  TORCH_CHECK(v.sizes() == k.sizes() && ck.size(0) == B && ck.size(1) == KV && ck.size(3) == D &&
+                  k.stride(3) == 1 && v.stride(3) == 1,
+              "cache_write_: shapes disagree");
   auto pos = pos_.to(at::kLong).contiguous();
+  TORCH_CHECK(pos.numel() == B * T, "cache_write_: one position per row and token");
   const int64_t* P = pos.data_ptr<int64_t>();
+  for (int64_t i = 0; i < B * T; ++i)
+    TORCH_CHECK(P[i] >= 0 && P[i] < cap, "cache_write_: position ", P[i], " outside the cache's ", cap);
+  const bf *kp = k.data_ptr<bf>(), *vp = v.data_ptr<bf>();
+  bf *kc = ck.data_ptr<bf>(), *vc = cv.data_ptr<bf>();
   for (int64_t b = 0; b < B; ++b)
-    TORCH_CHECK(P[b] >= 0 && P[b] < cap, "decode_attention: position ", P[b], " outside the cache's ", cap);
-  auto out = at::empty({B, 1, H * D}, q.options());
-  const bf *qp = q.data_ptr<bf>(), *kp = k.data_ptr<bf>(), *vp = v.data_ptr<bf>();
-  bf *kc = ck.data_ptr<bf>(), *vc = cv.data_ptr<bf>(), *op = out.data_ptr<bf>();
-  const float sc = static_cast<float>(scale);
-  auto loadv = [&](const bf* src, fV* dst) {  // one head's D values as NV float vectors
-    for (int64_t d = 0, u = 0; d < D; d += NB, u += 2) {
-      auto [a, c] = load(src + d, std::min(NB, D - d));
-      dst[u] = a;
-      if (u + 1 < NV) dst[u + 1] = c;
-    }
-  };
-  at::parallel_for(0, B * KV, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> s;
-    std::vector<fV> qf(G * NV), acc(G * NV);
-    fV row[MAXV];
-    for (int64_t t = begin; t < end; ++t) {
-      const int64_t b = t / KV, h = t % KV, n = P[b] + 1;
-      bf* kslot = kc + (b * KV + h) * cap * D;
-      bf* vslot = vc + (b * KV + h) * cap * D;
-      std::copy_n(kp + b * k.stride(0) + h * k.stride(1), D, kslot + P[b] * D);
-      std::copy_n(vp + b * v.stride(0) + h * v.stride(1), D, vslot + P[b] * D);
-      for (int64_t g = 0; g < G; ++g) loadv(qp + b * q.stride(0) + (h * G + g) * q.stride(1), &qf[g * NV]);
-      s.resize(G * n);
-      for (int64_t j = 0; j < n; ++j) {
-        loadv(kslot + j * D, row);
-        for (int64_t g = 0; g < G; ++g) {
-          fV dot(0.f);
-          for (int64_t u = 0; u < NV; ++u) dot = at::vec::fmadd(qf[g * NV + u], row[u], dot);
-          s[g * n + j] = at::vec::vec_reduce_all<float>([](fV& x, fV& y) { return x + y; }, dot) * sc;
-        }
+    for (int64_t h = 0; h < KV; ++h)
+      for (int64_t t = 0; t < T; ++t) {
+        const int64_t at = ((b * KV + h) * cap + P[b * T + t]) * D;
+        std::copy_n(kp + b * k.stride(0) + h * k.stride(1) + t * k.stride(2), D, kc + at);
+        std::copy_n(vp + b * v.stride(0) + h * v.stride(1) + t * v.stride(2), D, vc + at);
       }
-      std::vector<float> sums(G);
-      for (int64_t g = 0; g < G; ++g) {  // softmax numerators in place; the division comes last
-        float* sg = s.data() + g * n;
-        float mx = -std::numeric_limits<float>::infinity();
-        for (int64_t j = 0; j < n; ++j) mx = std::max(mx, sg[j]);
-        fV sum(0.f);
-        int64_t j = 0;
-        for (; j + fV::size() <= n; j += fV::size()) {
-          fV e = (fV::loadu(sg + j) - fV(mx)).exp();
-          e.store(sg + j);
-          sum = sum + e;
-        }
-        float tail = 0.f;
-        for (; j < n; ++j) tail += (sg[j] = std::exp(sg[j] - mx));
-        sums[g] = at::vec::vec_reduce_all<float>([](fV& x, fV& y) { return x + y; }, sum) + tail;
-        for (int64_t u = 0; u < NV; ++u) acc[g * NV + u] = fV(0.f);
-      }
-      for (int64_t j = 0; j < n; ++j) {
-        loadv(vslot + j * D, row);
-        for (int64_t g = 0; g < G; ++g) {
-          const fV p(s[g * n + j]);
-          for (int64_t u = 0; u < NV; ++u) acc[g * NV + u] = at::vec::fmadd(p, row[u], acc[g * NV + u]);
-        }
-      }
-      for (int64_t g = 0; g < G; ++g) {
-        const fV inv(1.f / sums[g]);
-        bf* o = op + b * H * D + (h * G + g) * D;
-        for (int64_t d = 0, u = 0; d < D; d += NB, u += 2)
-          store(o + d, acc[g * NV + u] * inv, u + 1 < NV ? acc[g * NV + u + 1] * inv : fV(0.f), std::min(NB, D - d));
-      }
-    }
-  });
-  return out;
 }
 
 }  // namespace
@@ -255,8 +193,6 @@ TORCH_LIBRARY(llmforge_kernels, m) {
   m.def("rms(Tensor x, Tensor weight, float eps) -> Tensor", rms);
   m.def("rope_(Tensor(a!) qkv, Tensor cos, Tensor sin, int heads) -> Tensor(a!)", rope_);
   m.def("silu_mul(Tensor gate_up) -> Tensor", silu_mul);
-  m.def(
-      "decode_attention(Tensor q, Tensor k, Tensor v, Tensor(a!) key_cache, Tensor(b!) value_cache, "
-      "Tensor positions, float scale) -> Tensor",
-      decode_attention);
+  m.def("cache_write_(Tensor(a!) key_cache, Tensor(b!) value_cache, Tensor k, Tensor v, Tensor positions) -> ()",
+        cache_write_);
 }
