@@ -54,6 +54,12 @@ def command(compiler: str, out: Path) -> list[str]:
 
     lib = Path(torch.__file__).parent / "lib"
     includes = [f"-I{p}" for p in cpp_extension.include_paths()]
+    # ATen's parallel_for is OpenMP inlined into the kernels: link the libgomp torch ships (a second
+    # OpenMP runtime in the process would run a second thread team against torch's); where torch
+    # ships none, the kernels run each op in the calling thread
+    gomp = sorted(lib.glob("libgomp*.so*"))
+    openmp = ["-fopenmp"] if gomp else []
+    runtime = ["-Wl,--as-needed", str(gomp[0])] if gomp else []
     abi = f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}"
     capability = torch.backends.cpu.get_cpu_capability() if sys.platform == "linux" else "DEFAULT"
     return [
@@ -62,7 +68,7 @@ def command(compiler: str, out: Path) -> list[str]:
         "-std=c++20",
         "-shared",
         "-fPIC",
-        "-fopenmp",  # ATen's parallel_for; linked against torch's own libgomp through the rpath
+        *openmp,
         "-w",
         abi,
         *flags(capability),
@@ -72,6 +78,7 @@ def command(compiler: str, out: Path) -> list[str]:
         "-ltorch",
         "-ltorch_cpu",
         "-lc10",
+        *runtime,
         f"-Wl,-rpath,{lib}",
         "-o",
         str(out),
