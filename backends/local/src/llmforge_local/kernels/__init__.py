@@ -149,7 +149,12 @@ def load() -> Any:
                 _loaded["ops"] = _load()
             except (RuntimeError, OSError) as e:
                 _loaded["why"] = str(e)
-                log.warning("llmforge's CPU kernels are off, the engine runs plain PyTorch ops: %s", e)
+                asked = str(e) == f"{ENV}=0"  # turned off on purpose: no warning
+                log.log(
+                    logging.INFO if asked else logging.WARNING,
+                    "llmforge's CPU kernels are off, the engine runs plain PyTorch ops: %s",
+                    e,
+                )
         return _loaded.get("ops")
 
 
