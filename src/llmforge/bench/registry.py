@@ -183,6 +183,13 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         device=True,
     ),
     Benchmark(
+        "kernels",
+        "bench_kernels.py",
+        "engine decode step and tokens/s with the fused CPU kernels vs the same engine on PyTorch ops",
+        quick=None,
+        full=(),
+    ),
+    Benchmark(
         "rag_overhead",
         "bench_rag_overhead.py",
         "rag.ask time besides generation and catalog statements vs a bare similarity_search",
