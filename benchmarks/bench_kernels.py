@@ -17,11 +17,10 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import tempfile
 import time
 
 from _results import add_json_option, figure, write_json
-from bench_prefix_cache import load
+from bench_prefix_cache import chat_ids, load, loaded_engine
 from bench_serve import Tickets
 
 
@@ -53,28 +52,11 @@ def main() -> None:
 
     from llmforge_local.engine import Sequence
     from llmforge_local.kernels import why_off
-    from llmforge_local.models import DEFAULT_MODEL
 
-    import llmforge
-
-    options = {"model": args.model or DEFAULT_MODEL, "device": "cpu", "max_batch_size": args.clients}
-    gen = llmforge.connect(
-        backend="local",
-        home=tempfile.mkdtemp(prefix="llmforge-bench-kernels-"),
-        user="admin",
-        generator={"name": "local", "options": options},
-    ).generator
-    m = gen.loaded()
-    engine = gen.engine(m)
-    if engine is None:
-        raise SystemExit(f"{options['model']} has no continuous-batching engine (Llama models only)")
-    tok = m.tokenizer
+    m, engine, name = loaded_engine(args.model, "cpu", args.clients, "kernels")
 
     def encode(question: str) -> list[int]:
-        convo = [{"role": "user", "content": question}]
-        return tok.apply_chat_template(convo, add_generation_prompt=True, tokenize=True, return_dict=True)[
-            "input_ids"
-        ]
+        return chat_ids(m.tokenizer, question)
 
     engine.submit(Sequence(encode("hi"), 4)).wait()  # warm-up: packs the weights, loads the kernels
     ops = engine.slots.kernels
@@ -82,9 +64,7 @@ def main() -> None:
         why = why_off() or f"dtype {m.model.dtype}: the kernels serve the packed bf16 CPU path only"
         raise SystemExit(f"the fused kernels are off here ({why}); nothing to compare")
     ticket = Tickets()
-    print(
-        f"model={options['model']} clients={args.clients} requests={args.requests} max_tokens={args.max_tokens}"
-    )
+    print(f"model={name} clients={args.clients} requests={args.requests} max_tokens={args.max_tokens}")
     steps: dict[str, list[float]] = {"on": [], "off": []}
     rates: dict[str, list[float]] = {"on": [], "off": []}
     for r in range(args.rounds):

@@ -63,6 +63,36 @@ def load(engine, prompts: list[list[int]], clients: int, max_tokens: int) -> tup
     return sum(tokens) / (time.perf_counter() - start), firsts
 
 
+def loaded_engine(model: str | None, device: str, clients: int, label: str):
+    """``(loaded model, its continuous engine, model name)`` from a generator in a fresh home;
+    exits where the model has no engine."""
+    from llmforge_local.models import DEFAULT_MODEL
+
+    import llmforge
+
+    options = {"model": model or DEFAULT_MODEL, "device": device, "max_batch_size": clients}
+    gen = llmforge.connect(
+        backend="local",
+        home=tempfile.mkdtemp(prefix=f"llmforge-bench-{label}-"),
+        user="admin",
+        generator={"name": "local", "options": options},
+    ).generator
+    m = gen.loaded()
+    engine = gen.engine(m)
+    if engine is None:
+        raise SystemExit(f"{options['model']} has no continuous-batching engine (Llama models only)")
+    return m, engine, options["model"]
+
+
+def chat_ids(tok, question: str, system: str | None = None) -> list[int]:
+    """The chat template's prompt tokens for ``question`` (after ``system`` when given)."""
+    convo = [{"role": "system", "content": system}] if system else []
+    convo.append({"role": "user", "content": question})
+    return tok.apply_chat_template(convo, add_generation_prompt=True, tokenize=True, return_dict=True)[
+        "input_ids"
+    ]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None, help="model spec (default: SmolLM2-135M-Instruct)")
@@ -77,31 +107,15 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     from llmforge_local.engine import Sequence
-    from llmforge_local.models import DEFAULT_MODEL
 
-    import llmforge
-
-    options = {"model": args.model or DEFAULT_MODEL, "device": args.device, "max_batch_size": args.clients}
-    gen = llmforge.connect(
-        backend="local",
-        home=tempfile.mkdtemp(prefix="llmforge-bench-prefix-"),
-        user="admin",
-        generator={"name": "local", "options": options},
-    ).generator
-    m = gen.loaded()
-    engine = gen.engine(m)
-    if engine is None:
-        raise SystemExit(f"{options['model']} has no continuous-batching engine (Llama models only)")
+    m, engine, name = loaded_engine(args.model, args.device, args.clients, "prefix")
     tok = m.tokenizer
     system, per = "", len(tok(SYSTEM)["input_ids"])
     while len(tok(system)["input_ids"]) + per <= args.system_tokens or not system:
         system += SYSTEM
 
     def encode(question: str) -> list[int]:
-        convo = [{"role": "system", "content": system}, {"role": "user", "content": question}]
-        return tok.apply_chat_template(convo, add_generation_prompt=True, tokenize=True, return_dict=True)[
-            "input_ids"
-        ]
+        return chat_ids(tok, question, system)
 
     ticket = Tickets()
 
@@ -112,7 +126,7 @@ def main() -> None:
     capacity = engine.slots.prefix.capacity
     length = statistics.median(len(p) for p in prompts())
     print(
-        f"model={options['model']} device={m.device} clients={args.clients} requests={args.requests} "
+        f"model={name} device={m.device} clients={args.clients} requests={args.requests} "
         f"prompt tokens (median)={length:.0f} max_tokens={args.max_tokens}",
         flush=True,
     )
