@@ -25,7 +25,7 @@ last request was sent; after that the clients run out of work one by one, so tha
 the length of the run rather than the level's concurrency).
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_serve.py [--clients 1,4,16] [--max-tokens 48]
-        [--rounds 3] [--load closed|waves] [--json PATH]
+        [--rounds 3] [--load closed|waves] [--quantize none|int8] [--json PATH]
 """
 
 from __future__ import annotations
@@ -294,6 +294,13 @@ def main() -> None:
         help="run the server in its own process, as `llmforge serve` does (default), or in a "
         "thread of the benchmark's process, where the clients share its GIL",
     )
+    ap.add_argument(
+        "--quantize",
+        choices=("none", "int8"),
+        default="none",
+        help="the served engine's weights (generator option quantize): int8 where the CPU has AMX; "
+        "the HF baseline always runs the model's own weights",
+    )
     add_json_option(ap)
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -310,7 +317,8 @@ def main() -> None:
     options = {"model": args.model or DEFAULT_MODEL, "dtype": args.dtype, "device": args.device}
 
     def generator(engine: str) -> dict:
-        return {"name": "local", "options": {**options, "engine": engine, "max_batch_size": size}}
+        quantize = {"quantize": args.quantize} if engine == "continuous" else {}
+        return {"name": "local", "options": {**options, "engine": engine, "max_batch_size": size, **quantize}}
 
     def forge_with(engine: str):
         return llmforge.connect(backend="local", home=home, user="admin", generator=generator(engine))
@@ -326,7 +334,8 @@ def main() -> None:
     model = "llmforge-local"
     print(
         f"model={options['model']} dtype={next(m.model.parameters()).dtype} device={m.device} "
-        f"threads={torch.get_num_threads()} max_tokens={args.max_tokens} levels={levels}"
+        f"threads={torch.get_num_threads()} max_tokens={args.max_tokens} levels={levels} "
+        f"served weights={args.quantize}"
     )
 
     head = f"{'run':34} {'reqs':>4} {'tokens':>6} {'tok/s':>8} {'vs (a)':>8} {'p50 s':>7} {'p99 s':>7} {'ttft50':>7} {'ttft99':>7}"
@@ -442,9 +451,9 @@ def main() -> None:
         note = (
             f"levels {levels}, max_tokens {args.max_tokens}, device {m.device}, {args.rounds} passes over each level's "
             f"requests ({args.load} load), "
-            f"server in its own {args.server}"
+            f"server in its own {args.server}, served weights quantize={args.quantize}"
         )
-        write_json(args.json, "serve", figs, note)
+        write_json(args.json, "serve" if args.quantize == "none" else f"serve_{args.quantize}", figs, note)
 
 
 if __name__ == "__main__":

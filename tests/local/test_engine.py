@@ -485,3 +485,55 @@ class _Counting:
     def __getattr__(self, name):
         op = getattr(self.ops, name)
         return lambda *a: self.calls.update([name]) or op(*a)
+
+
+def test_int8_weights_stay_near_float32_with_mixed_adapters(chat_model_dir, tmp_path):
+    """``quantize: int8``: every packed projection and the LM head int8, run by the AMX kernel;
+    the logits within a few times bf16's own distance from float32, adapters and the prefix
+    cache included, and greedy tokens agree wherever the int8 rounding cannot tip them."""
+    import copy
+
+    import torch
+    from llmforge_local import kernels
+    from llmforge_local.engine_model import Q8, Packed, SlotModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(chat_model_dir, dtype=torch.bfloat16).eval()
+    if Packed.build(model, "cpu", torch.bfloat16) is None:
+        pytest.skip("this CPU's oneDNN has no bf16 matmul; the engine keeps the plain path")
+    if shutil.which("g++") is None:
+        pytest.skip("no C++ compiler to build the kernels with")
+    ops = kernels.load()
+    assert ops is not None, kernels.why_off()
+    if not ops.q8_ready():
+        pytest.skip("this CPU has no AMX: quantize: int8 keeps bf16 weights here")
+    tok = AutoTokenizer.from_pretrained(chat_model_dir)
+    attn = lora(chat_model_dir, tmp_path / "attn", ["q_proj", "v_proj", "o_proj"], 4, 1)
+    mlp = lora(chat_model_dir, tmp_path / "mlp", ["gate_proj", "up_proj", "down_proj"], 8, 2)
+    models = {
+        "int8": SlotModel(model, "cpu", prefix_tokens=256, quantize="int8"),
+        "bf16": SlotModel(model, "cpu"),
+        "f32": SlotModel(copy.deepcopy(model).float(), "cpu"),
+    }
+    prompts = [tok(p)["input_ids"] for p in PROMPTS[:3]]
+    with torch.inference_mode():
+        rows = {k: [m.loras.slot(a) for a in (None, attn, mlp)] for k, m in models.items()}
+        out = {k: m.prefill(prompts, 0, rows[k]).float() for k, m in models.items()}
+        packed = models["int8"].packed
+        weights = [*(w for layer in packed.layers for w in layer.values()), packed.head]
+        assert all(isinstance(w, Q8) for w in weights)
+        assert not any(isinstance(w, Q8) for w in models["bf16"].packed.layers[0].values())
+        lengths = [len(p) for p in prompts]
+        for _ in range(4):
+            err = {k: (out[k] - out["f32"]).abs().mean().item() for k in ("int8", "bf16")}
+            assert err["int8"] <= 2 * err["bf16"] + 2e-4, err
+            top2 = out["f32"].topk(2, dim=-1).values
+            clear = (top2[:, 0] - top2[:, 1]) > 4 * (out["int8"] - out["f32"]).abs().max()
+            assert torch.equal(out["int8"].argmax(-1)[clear], out["f32"].argmax(-1)[clear])
+            nxt = out["f32"].argmax(-1).tolist()
+            out = {k: m.decode(nxt, lengths, rows[k]).float() for k, m in models.items()}
+            lengths = [n + 1 for n in lengths]
+    e = engine(model, tok, quantize="int8")  # the generator's path: requests run on int8 weights
+    seqs = [e.submit(seq(tok, p, 6)) for p in PROMPTS]
+    assert all(len(s.wait().tokens) > 0 for s in seqs)
+    assert isinstance(e.slots.packed.head, Q8)

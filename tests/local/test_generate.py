@@ -185,6 +185,18 @@ def test_pack_weights_false_keeps_the_plain_engine_and_the_same_answers(home, ch
             ).generator
 
 
+def test_the_quantize_option_is_checked(home):
+    for options, match in (
+        ({"quantize": "int4"}, "quantize must be one of"),
+        ({"quantize": "int8", "engine": "static"}, "needs engine: continuous and pack_weights: true"),
+        ({"quantize": "int8", "pack_weights": False}, "needs engine: continuous and pack_weights: true"),
+    ):
+        with pytest.raises(DataError, match=match):
+            _ = llmforge.connect(
+                backend="local", home=str(home), generator={"name": "local", "options": options}
+            ).generator
+
+
 def test_the_prefix_cache_option_is_checked_and_reaches_the_engine(home, chat_model_dir):
     for bad in (-1, "lots", 1.5):
         with pytest.raises(DataError, match="prefix_cache_tokens"):

@@ -175,6 +175,14 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         device=True,
     ),
     Benchmark(
+        "serve_int8",
+        "bench_serve.py",
+        "llmforge serve on int8 weights (quantize: int8) under concurrent clients vs sequential HF and llama.cpp",
+        quick=None,
+        full=("--clients", "1,4,16,64", "--quantize", "int8"),
+        device=True,
+    ),
+    Benchmark(
         "prefix_cache",
         "bench_prefix_cache.py",
         "engine tokens/s and TTFT with the prefix cache vs without, distinct requests after a shared system prompt",
@@ -186,6 +194,13 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "kernels",
         "bench_kernels.py",
         "engine decode step and tokens/s with the fused CPU kernels vs the same engine on PyTorch ops",
+        quick=None,
+        full=(),
+    ),
+    Benchmark(
+        "quantize",
+        "bench_quantize.py",
+        "int8 weights (quantize: int8): engine decode step, tokens/s and perplexity vs the same engine on bf16 weights",
         quick=None,
         full=(),
     ),

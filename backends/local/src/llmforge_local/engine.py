@@ -117,9 +117,15 @@ class Engine:
         pack_weights: bool = True,
         prefix_cache_tokens: int = 0,
         fused_kernels: bool = True,
+        quantize: str = "none",
     ):
         self.slots = SlotModel(
-            model, device, pack=pack_weights, prefix_tokens=prefix_cache_tokens, kernels=fused_kernels
+            model,
+            device,
+            pack=pack_weights,
+            prefix_tokens=prefix_cache_tokens,
+            kernels=fused_kernels,
+            quantize=quantize,
         )
         self.tokenizer, self.eos_ids, self.max_batch_size = tokenizer, eos_ids, max_batch_size
         self._cond = threading.Condition()

@@ -20,11 +20,14 @@ to the last bit of a few values).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from llmforge_local.engine_lora import LoraBank
 from llmforge_local.engine_prefix import BLOCK, PrefixCache
+
+log = logging.getLogger(__name__)
 
 SUPPORTED = ("llama",)
 _PROJ = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -52,7 +55,13 @@ class SlotModel:
     """``prefill`` and ``decode`` of a Llama causal LM over per-sequence cache slots."""
 
     def __init__(
-        self, model: Any, device: Any, pack: bool = True, prefix_tokens: int = 0, kernels: bool = True
+        self,
+        model: Any,
+        device: Any,
+        pack: bool = True,
+        prefix_tokens: int = 0,
+        kernels: bool = True,
+        quantize: str = "none",
     ) -> None:
         import torch
 
@@ -73,6 +82,8 @@ class SlotModel:
         #: the fused kernels' ops beside the packed weights (``None``: PyTorch ops), chosen with them
         self.kernels: Any = None
         self._kernels = kernels and getattr(cfg, "hidden_act", "silu") in ("silu", "swish")
+        #: ``int8``: packed weights as per-channel int8 where the kernels run them (see :class:`Packed`)
+        self.quantize = quantize
         self.k = self.v = torch.empty(0)  # (layers, S, kv_heads, capacity, head_dim)
 
     def reserve(self, slots: int, length: int) -> None:
@@ -220,7 +231,7 @@ class SlotModel:
         import torch
 
         if self._pack:
-            self._pack, self.packed = False, Packed.build(self.model, self.device, self.dtype)
+            self._pack, self.packed = False, Packed.build(self.model, self.device, self.dtype, self.quantize)
             if self.packed is not None and self._kernels:
                 from llmforge_local.kernels import load
 
@@ -380,6 +391,15 @@ def _rms(norm: Any, x: Any) -> Any:
     return norm.weight * torch.rms_norm(x.float(), (x.shape[-1],), eps=norm.variance_epsilon).to(x.dtype)
 
 
+class Q8(NamedTuple):
+    """A weight as :func:`llmforge_kernels.q8_pack` lays it out: int8 tiles, per-channel scales
+    and the real number of output channels."""
+
+    q: Any
+    scale: Any
+    n: int
+
+
 class Packed:
     """Each decoder layer's projections (q/k/v and gate/up fused) and the LM head, as weights
     packed once into oneDNN's layout for a CPU that runs bf16 natively.
@@ -387,12 +407,27 @@ class Packed:
     A plain ``F.linear`` on CPU reorders its weight on every call; decode steps are small
     matmuls over the whole model, so the packed copies (as much memory again as the weights)
     make a step markedly faster. ``build`` checks once that a packed matmul equals ``F.linear``
-    bit for bit and returns ``None`` wherever it cannot (GPU, float32, no oneDNN bf16)."""
+    bit for bit and returns ``None`` wherever it cannot (GPU, float32, no oneDNN bf16).
 
-    def __init__(self, model: Any) -> None:
+    With ``int8`` ops (``quantize: int8``, where the fused kernels run AMX) the copies are
+    per-output-channel int8 instead (:class:`Q8`, half the bytes of bf16; a weight whose input
+    width is no multiple of 32 stays bf16): a decode step reads every weight once for a handful
+    of rows, so its matmuls take about the time memory takes to deliver them. The logits are then
+    no longer the bf16 model's bit for bit: each weight is rounded to 1/254 of the largest
+    magnitude among its channel's 32 neighbouring inputs."""
+
+    def __init__(self, model: Any, int8: Any = None) -> None:
         import torch
 
-        pack = torch.ops.mkldnn._reorder_linear_weight
+        mkldnn = torch.ops.mkldnn._reorder_linear_weight
+
+        def pack(w: Any) -> Any:
+            if int8 is not None and w.shape[1] % 32 == 0:
+                q, scale = int8.q8_pack(w)
+                return Q8(q, scale, w.shape[0])
+            return mkldnn(w, 16)
+
+        self.int8 = int8
         cfg = model.config
         self.heads = cfg.num_attention_heads
         first = model.model.layers[0]
@@ -410,24 +445,32 @@ class Packed:
             }
             self.layers.append(
                 {
-                    name: pack(torch.cat([mods[m].weight.detach() for m, _ in parts]), 16)
+                    name: pack(torch.cat([mods[m].weight.detach() for m, _ in parts]))
                     for name, parts in self.parts.items()
                 }
             )
-        self.head = pack(model.lm_head.weight.detach(), 16)
+        self.head = pack(model.lm_head.weight.detach())
 
-    @staticmethod
-    def linear(weight: Any, x: Any) -> Any:
+    def linear(self, weight: Any, x: Any) -> Any:
         import torch
 
+        if isinstance(weight, Q8):
+            return self.int8.q8_linear(x, weight.q, weight.scale, weight.n)
         return torch.ops.mkldnn._linear_pointwise(x, weight, None, "none", [], "")
 
     @classmethod
-    def build(cls, model: Any, device: Any, dtype: Any) -> Packed | None:
+    def build(cls, model: Any, device: Any, dtype: Any, quantize: str = "none") -> Packed | None:
         import torch
         import torch.nn.functional as F
 
         if str(device) != "cpu" or dtype != torch.bfloat16 or not torch.backends.mkldnn.is_available():
+            if quantize == "int8":
+                log.warning(
+                    "quantize: int8 needs the bf16 model on a CPU (this one runs %s on %s): serving "
+                    "the model's own weights",
+                    dtype,
+                    device,
+                )
             return None
         if any(
             getattr(m, "bias", None) is not None
@@ -439,7 +482,36 @@ class Packed:
             gen = torch.Generator().manual_seed(0)
             w = torch.randn(96, 64, generator=gen).to(dtype)
             x = torch.randn(3, 5, 64, generator=gen).to(dtype)
-            same = torch.equal(cls.linear(torch.ops.mkldnn._reorder_linear_weight(w, 16), x), F.linear(x, w))
+            packed = torch.ops.mkldnn._reorder_linear_weight(w, 16)
+            same = torch.equal(
+                torch.ops.mkldnn._linear_pointwise(x, packed, None, "none", [], ""), F.linear(x, w)
+            )
         except (RuntimeError, AttributeError):
             return None
-        return cls(model) if same else None
+        if not same:
+            return None
+        return cls(model, _int8_ops() if quantize == "int8" else None)
+
+
+def _int8_ops() -> Any:
+    """The kernels' ``q8_*`` ops where they run here, else ``None`` (logged: bf16 weights then)."""
+    import torch
+
+    from llmforge_local.kernels import load, why_off
+
+    ops = load()
+    if ops is None:
+        why = f"the CPU kernels are off ({why_off()})"
+    elif not ops.q8_ready():
+        why = "this CPU has no AMX (amx-bf16, avx512-bf16), which the int8 kernel runs on"
+    else:  # a small product against the float32 one, as a last check of the build
+        gen = torch.Generator().manual_seed(0)
+        w = torch.randn(40, 64, generator=gen).bfloat16()
+        x = torch.randn(3, 64, generator=gen).bfloat16()
+        exact = x.float() @ w.float().T
+        err = (ops.q8_linear(x, *ops.q8_pack(w), 40).float() - exact).norm() / exact.norm()
+        if float(err) < 2e-2:  # int8 within 32 inputs and bf16 rounding: ~6e-3
+            return ops
+        why = f"the int8 kernel's self-check failed (relative error {float(err):.3g})"
+    log.warning("quantize: int8 is off, the engine serves bf16 weights: %s", why)
+    return None

@@ -33,6 +33,10 @@ class PrefixCache:
     def __len__(self) -> int:
         return len(self._blocks)
 
+    def clear(self) -> None:
+        """Forget every block (keys and values computed by other weights are not these weights')."""
+        self._blocks.clear()
+
     def _held(self, ids: list[int], adapter: int, part: Hashable) -> list[tuple]:
         """The keys of the cached blocks that begin ``ids``, in order; at least one token is left
         to prefill (its logits pick the first new token)."""

@@ -210,6 +210,7 @@ class LocalGenerator(Generator):
                     o.pack_weights,
                     o.prefix_cache_tokens,
                     o.fused_kernels,
+                    o.quantize,
                 )
         return m.engine or None
 

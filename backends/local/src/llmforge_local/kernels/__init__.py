@@ -7,6 +7,10 @@ against the installed torch, for the vector width torch itself uses on this CPU,
 ``$LLMFORGE_CACHE/kernels/<key>/`` (the key covers the source, torch, the compiler and the
 flags), and loaded with ``torch.ops.load_library``.
 
+Where the CPU has AMX, the same library holds the int8 weights' matmul (``q8_pack``,
+``q8_linear``) that the generator option ``quantize: int8`` serves: a decode step's matmuls run
+at the speed memory delivers the weights, and int8 is half the bytes of bf16.
+
 Kernels are an optimisation, never a requirement: with no compiler, a failed build, or
 ``LLMFORGE_KERNELS=0``, :func:`load` returns ``None`` (saying why once, in the log) and the
 engine runs the same maths in PyTorch ops. ``python -m llmforge_local.kernels`` builds them
@@ -140,7 +144,8 @@ def build(compiler: str | None = None) -> Path:
 
 
 def load() -> Any:
-    """``torch.ops.llmforge_kernels`` (``rms``, ``rope_``, ``silu_mul``, ``cache_write_``), or ``None`` where they
+    """``torch.ops.llmforge_kernels`` (``rms``, ``rope_``, ``silu_mul``, ``cache_write_``; ``q8_pack`` and
+    ``q8_linear`` where ``q8_ready()``), or ``None`` where they
     cannot be built or are turned off; the first call builds and loads them, later calls reuse
     that outcome."""
     with _LOCK:

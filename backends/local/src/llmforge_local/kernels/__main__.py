@@ -10,3 +10,9 @@ if __name__ == "__main__":
         print(f"llmforge CPU kernels: off ({why_off()}); the engine runs plain PyTorch ops")
         sys.exit(0)
     print(f"llmforge CPU kernels: ready ({build()})")
+    if ops.q8_ready():
+        print("int8 weights (generator option quantize: int8): ready, on AMX")
+    else:
+        print(
+            "int8 weights (generator option quantize: int8): off, this CPU has no AMX (the engine keeps bf16)"
+        )

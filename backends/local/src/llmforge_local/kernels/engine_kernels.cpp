@@ -10,6 +10,15 @@
 //   cache_write_  each row's new keys and values into its own cache slot, at its own positions
 // rope_, silu_mul and cache_write_ give PyTorch's numbers bit for bit; rms sums its squares in another order, so
 // it may differ from PyTorch in the last bit of a bf16 value.
+//
+// Beside them, int8 weights for the projections and the LM head (the generator's `quantize: int8`):
+//   q8_pack    a weight (N, K) as symmetric int8 with a scale per output channel and 32 inputs
+//              (max |w| / 127 of those 32), laid out in the tiles q8_linear streams
+//   q8_linear  x (.., K) bf16 times those weights: each 16x32 tile of int8 times its scales
+//              widened to bf16 in L1, and multiplied on AMX with float32 sums
+// A decode step's matmuls read every weight once for a handful of rows, so they run at the speed
+// of memory: int8 weights are half the bytes of bf16. These need AMX (x86, amx-bf16 and
+// avx512-bf16; q8_ready says) and are compiled for it whatever the rest's vector width.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/functional.h>
@@ -19,6 +28,14 @@
 #include <algorithm>
 #include <cmath>
 #include <tuple>
+#include <vector>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define LLMFORGE_Q8 1
+#include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace {
 
@@ -187,6 +204,204 @@ void cache_write_(Tensor ck, Tensor cv, const Tensor& k, const Tensor& v, const 
       }
 }
 
+
+#ifdef LLMFORGE_Q8
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,amx-tile,amx-bf16")
+
+constexpr int64_t QN = 16;        // output channels per tile (a float32 tile row is 16 wide)
+constexpr int64_t QK = 32;        // inputs per tile (a bf16 tile row is 64 bytes)
+constexpr int64_t QT = QN * QK;   // int8 values per tile
+constexpr int64_t QG = 4;         // output tiles computed together (four accumulators)
+constexpr int64_t QAHEAD = 4096;  // bytes of weights prefetched ahead of the stream
+
+struct alignas(64) TileConfig {
+  uint8_t palette = 1, start_row = 0, reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+// Linux hands AMX's tile state to a process only when asked (once per process)
+bool amx_permitted() {
+  static const bool ok = syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
+  return ok;
+}
+
+bool q8_ready() {
+  return __builtin_cpu_supports("amx-bf16") && __builtin_cpu_supports("avx512bf16") && amx_permitted();
+}
+
+// tiles 0-3: float32 sums (m x 16); 4: the rows' inputs (m x 32 bf16); 5-6: widened weights
+// (16 pairs of inputs x 16 channels)
+void tile_config(int m) {
+  TileConfig c;
+  for (int t = 0; t < 4; ++t) {
+    c.rows[t] = m;
+    c.colsb[t] = QN * 4;
+  }
+  c.rows[4] = m;
+  c.colsb[4] = QK * 2;
+  for (int t = 5; t < 7; ++t) {
+    c.rows[t] = QK / 2;
+    c.colsb[t] = QN * 4;
+  }
+  _tile_loadconfig(&c);
+}
+
+// one tile of int8 weights times their 16 channels' scales, as bf16. A 64-byte row of the tile is
+// [2 input pairs][16 channels][2]: its first and third 16 bytes are channels 0-7, each twice
+// (two inputs), the others channels 8-15.
+inline void widen(const int8_t* src, const float* scales, uint16_t* dst) {
+  const __m512 s16 = _mm512_loadu_ps(scales);
+  const __m512 s_lo = _mm512_permutexvar_ps(_mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0), s16);
+  const __m512 s_hi =
+      _mm512_permutexvar_ps(_mm512_set_epi32(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8), s16);
+  for (int64_t i = 0; i < QT; i += 64) {
+    const __m512i v = _mm512_loadu_si512(src + i);
+    for (int j = 0; j < 4; j += 2) {
+      const __m512 lo = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32(v, j))), s_lo);
+      const __m512 hi =
+          _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32(v, j + 1))), s_hi);
+      _mm512_storeu_si512(dst + i + j * 16, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+    }
+  }
+}
+
+inline void tile_dot(int t, int b) {  // tile t += tile 4 x tile b (tile numbers are immediates)
+  if (b == 5) {
+    switch (t) {
+      case 0: _tile_dpbf16ps(0, 4, 5); break;
+      case 1: _tile_dpbf16ps(1, 4, 5); break;
+      case 2: _tile_dpbf16ps(2, 4, 5); break;
+      default: _tile_dpbf16ps(3, 4, 5);
+    }
+  } else {
+    switch (t) {
+      case 0: _tile_dpbf16ps(0, 4, 6); break;
+      case 1: _tile_dpbf16ps(1, 4, 6); break;
+      case 2: _tile_dpbf16ps(2, 4, 6); break;
+      default: _tile_dpbf16ps(3, 4, 6);
+    }
+  }
+}
+
+// the sums of `tiles` output tiles for rows m0..m0+m into out (rows of n)
+inline void q8_store(float (*sums)[16][16], int64_t tiles, int m, int64_t ch0, int64_t n, bf* out, int64_t m0) {
+  _tile_stored(0, sums[0], 64);
+  _tile_stored(1, sums[1], 64);
+  _tile_stored(2, sums[2], 64);
+  _tile_stored(3, sums[3], 64);
+  for (int64_t t = 0; t < tiles; ++t) {
+    const int64_t c0 = ch0 + t * QN;
+    const __mmask16 keep = n - c0 >= QN ? 0xFFFF : static_cast<__mmask16>((1u << (n - c0)) - 1);
+    for (int r = 0; r < m; ++r) {
+      const __m256bh v = _mm512_cvtneps_pbh(_mm512_load_ps(sums[t][r]));
+      _mm256_mask_storeu_epi16(out + (m0 + r) * n + c0, keep, (__m256i)v);
+    }
+  }
+}
+
+void q8_run(const bf* x, const int8_t* q, const float* scale, bf* out, int64_t M, int64_t K, int64_t N_tiles,
+            int64_t n) {
+  const int64_t KB = K / QK, groups = (N_tiles + QG - 1) / QG;
+  at::parallel_for(0, groups, 1, [&](int64_t g0, int64_t g1) {
+    // few rows: each tile is widened and used at once (a decode step: one pass over the weights);
+    // more: a group's tiles are widened once into a buffer every 16 rows read
+    std::vector<uint16_t> wide(M <= 16 ? 2 * QT : QG * KB * QT);
+    alignas(64) float sums[QG][16][16];
+    int configured = -1;
+    for (int64_t g = g0; g < g1; ++g) {
+      const int64_t t0 = g * QG, tiles = std::min(QG, N_tiles - t0);
+      const int8_t* group = q + t0 * KB * QT;
+      const float* group_scales = scale + t0 * KB * QN;
+      if (M > 16) {
+        for (int64_t i = 0; i < tiles * KB; ++i) widen(group + i * QT, group_scales + i * QN, wide.data() + i * QT);
+      }
+      for (int64_t m0 = 0; m0 < M; m0 += 16) {
+        const int m = static_cast<int>(std::min<int64_t>(16, M - m0));
+        if (m != configured) {
+          tile_config(m);
+          configured = m;
+        }
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        for (int64_t kb = 0; kb < KB; ++kb) {
+          _tile_loadd(4, x + m0 * K + kb * QK, K * 2);
+          for (int64_t t = 0; t < tiles; ++t) {
+            const uint16_t* w;
+            if (M <= 16) {
+              const int64_t tile = t * KB + kb;
+              const int8_t* src = group + tile * QT;
+              for (int64_t i = 0; i < QT; i += 64) _mm_prefetch(reinterpret_cast<const char*>(src + QAHEAD + i), _MM_HINT_T0);
+              uint16_t* dst = wide.data() + (t & 1) * QT;
+              widen(src, group_scales + tile * QN, dst);
+              w = dst;
+            } else {
+              w = wide.data() + (t * KB + kb) * QT;
+            }
+            if (t & 1) {
+              _tile_loadd(6, w, 64);
+              tile_dot(static_cast<int>(t), 6);
+            } else {
+              _tile_loadd(5, w, 64);
+              tile_dot(static_cast<int>(t), 5);
+            }
+          }
+        }
+        q8_store(sums, tiles, m, t0 * QN, n, out, m0);
+      }
+    }
+    _tile_release();
+  });
+}
+#pragma GCC pop_options
+#else
+bool q8_ready() { return false; }
+#endif
+
+// w (N, K) -> (int8 tiles, float32 scales), N padded with zero channels to a multiple of 16. Tile
+// (i, j) holds channels 16i.. and inputs 32j.. as [16 input pairs][16 channels][2] (the AMX bf16
+// operand layout), with its 16 channels' scales at 16 (i K/32 + j); channel block i's tiles follow
+// each other, so a group's weights are one stream.
+std::tuple<Tensor, Tensor> q8_pack(const Tensor& w_) {
+  TORCH_CHECK(w_.dim() == 2 && w_.device().is_cpu() && w_.is_floating_point(), "q8_pack: a 2-d float CPU weight");
+  const int64_t N = w_.size(0), K = w_.size(1);
+  TORCH_CHECK(K % 32 == 0, "q8_pack: the input width ", K, " must be a multiple of ", 32);
+  const int64_t Np = (N + 15) / 16 * 16;
+  auto w = at::zeros({Np, K}, w_.options().dtype(at::kFloat));
+  w.narrow(0, 0, N).copy_(w_);
+  auto blocks = w.view({Np, K / 32, 32});
+  auto scale = blocks.abs().amax(2, true).clamp_min(1e-12) / 127.0;  // (Np, K/32, 1)
+  auto q = (blocks / scale).round().clamp(-127, 127).to(at::kChar);
+  auto tiles = q.view({Np / 16, 16, K / 32, 32 / 2, 2}).permute({0, 2, 3, 1, 4}).contiguous();
+  auto scales = scale.view({Np / 16, 16, K / 32}).permute({0, 2, 1}).contiguous();  // (Np/16, K/32, 16)
+  return {tiles.view({Np, K}), scales.view({-1})};
+}
+
+// x (.., K) bf16 times q8_pack's weights: (.., n) bf16, n the weight's real channels
+Tensor q8_linear(const Tensor& x_, const Tensor& q, const Tensor& scale, int64_t n) {
+  check(x_, "q8_linear", "x");
+  TORCH_CHECK(q8_ready(), "q8_linear: this CPU or kernel has no AMX (see q8_ready)");
+  TORCH_CHECK(q.scalar_type() == at::kChar && q.dim() == 2 && q.is_contiguous() && q.size(1) % 32 == 0 &&
+                  scale.scalar_type() == at::kFloat && scale.is_contiguous() &&
+                  scale.numel() == q.size(0) * (q.size(1) / 32) && q.size(0) % 16 == 0 && n > 0 && n <= q.size(0),
+              "q8_linear: weights must come from q8_pack");
+  const int64_t K = x_.size(-1);
+  TORCH_CHECK(K == q.size(1), "q8_linear: inputs of ", K, " for a weight of ", q.size(1));
+  auto x = x_.contiguous();
+  auto shape = x.sizes().vec();
+  shape.back() = n;
+  auto out = at::empty(shape, x.options());
+  const int64_t M = x.numel() / K;
+  if (M == 0) return out;
+#ifdef LLMFORGE_Q8
+  q8_run(x.data_ptr<bf>(), q.data_ptr<int8_t>(), scale.data_ptr<float>(), out.data_ptr<bf>(), M, K, q.size(0) / 16, n);
+#endif
+  return out;
+}
+
 }  // namespace
 
 TORCH_LIBRARY(llmforge_kernels, m) {
@@ -195,4 +410,7 @@ TORCH_LIBRARY(llmforge_kernels, m) {
   m.def("silu_mul(Tensor gate_up) -> Tensor", silu_mul);
   m.def("cache_write_(Tensor(a!) key_cache, Tensor(b!) value_cache, Tensor k, Tensor v, Tensor positions) -> ()",
         cache_write_);
+  m.def("q8_ready() -> bool", q8_ready);
+  m.def("q8_pack(Tensor weight) -> (Tensor, Tensor)", q8_pack);
+  m.def("q8_linear(Tensor x, Tensor q, Tensor scale, int n) -> Tensor", q8_linear);
 }
