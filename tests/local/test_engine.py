@@ -537,3 +537,55 @@ def test_int8_weights_stay_near_float32_with_mixed_adapters(chat_model_dir, tmp_
     seqs = [e.submit(seq(tok, p, 6)) for p in PROMPTS]
     assert all(len(s.wait().tokens) > 0 for s in seqs)
     assert isinstance(e.slots.packed.head, Q8)
+
+
+def test_decode_attention_by_the_kernels_keeps_bf16_precision():
+    """A Llama whose heads the kernels' decode attention serves (head_dim 32, two query heads per
+    kv head): every decode step's logits as close to float32 as PyTorch's SDPA path, and the
+    kernel does run."""
+    import copy
+
+    import torch
+    from llmforge_local import kernels
+    from llmforge_local.engine_model import Packed, SlotModel
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    cfg = LlamaConfig(
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=320,
+        max_position_embeddings=256,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(cfg).to(torch.bfloat16).eval()
+    if Packed.build(model, "cpu", torch.bfloat16) is None:
+        pytest.skip("this CPU's oneDNN has no bf16 matmul; the engine keeps the plain path")
+    if shutil.which("g++") is None:
+        pytest.skip("no C++ compiler to build the kernels with")
+    ops = kernels.load()
+    assert ops is not None, kernels.why_off()
+    if not ops.attend_ready():
+        pytest.skip("this CPU has no avx512-bf16: decode attention stays SDPA")
+    models = {
+        "kernels": SlotModel(model, "cpu"),
+        "sdpa": SlotModel(model, "cpu"),
+        "f32": SlotModel(copy.deepcopy(model).float(), "cpu"),
+    }
+    prompts = [[(7 * r + 3 * j) % 300 + 1 for j in range(n)] for r, n in enumerate((5, 40, 17))]
+    with torch.inference_mode():
+        out = {k: m.prefill(prompts, 0, [0, 0, 0]).float() for k, m in models.items()}
+        assert models["kernels"].decode_attend
+        models["sdpa"].decode_attend = False
+        calls = Counter()
+        models["kernels"].kernels = _Counting(models["kernels"].kernels, calls)
+        lengths = [len(p) for p in prompts]
+        for _ in range(6):
+            nxt = out["f32"].argmax(-1).tolist()
+            out = {k: m.decode(nxt, lengths, [0, 0, 0]).float() for k, m in models.items()}
+            err = {k: (out[k] - out["f32"]).abs().mean().item() for k in ("kernels", "sdpa")}
+            assert err["kernels"] <= 1.5 * err["sdpa"] + 1e-4, err
+            lengths = [n + 1 for n in lengths]
+    assert calls["attend"] == 6 * cfg.num_hidden_layers

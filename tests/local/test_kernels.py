@@ -184,3 +184,45 @@ def test_int8_kernel_refuses_what_it_cannot_multiply(ops):
     with pytest.raises(RuntimeError, match="bf16 CPU tensor"):
         ops.q8_linear(_bf16(3, 64).float(), q, scale, 16)
     assert torch.isfinite(ops.q8_linear(_bf16(3, 64), q, scale, 16).float()).all()  # still working
+
+
+def test_decode_attention_in_one_op_is_as_precise_as_sdpa(ops):
+    """Each decode row over its own cached positions, query heads sharing kv heads: as close to
+    float32 attention as PyTorch's bf16 SDPA, for several head sizes and group sizes."""
+    import torch
+    import torch.nn.functional as F
+
+    if not ops.attend_ready():
+        pytest.skip("this CPU has no avx512-bf16: decode attention stays SDPA")
+    for rows, heads, kv, dim, cap in ((16, 9, 3, 64, 256), (3, 4, 4, 32, 40), (2, 8, 2, 128, 64)):
+        qkv = _bf16(rows, 1, heads + 2 * kv, dim, seed=9).transpose(1, 2)  # the engine's strided view
+        q = qkv[:, :heads]
+        ck, cv = _bf16(rows, kv, cap, dim, seed=10), _bf16(rows, kv, cap, dim, seed=11)
+        pos = torch.randint(0, cap, (rows, 1), generator=torch.Generator().manual_seed(12))
+        pos[0] = 0  # a row that sees only its own token
+        seen = int(pos.max()) + 1
+        keep = (torch.arange(seen)[None, :] <= pos)[:, None, None, :]
+        exact, bf16 = (
+            F.scaled_dot_product_attention(
+                q.to(dtype),
+                ck[:, :, :seen].to(dtype),
+                cv[:, :, :seen].to(dtype),
+                attn_mask=torch.zeros(keep.shape, dtype=dtype).masked_fill_(~keep, float("-inf")),
+                scale=dim**-0.5,
+                enable_gqa=True,
+            )
+            .transpose(1, 2)
+            .reshape(rows, 1, -1)
+            .float()
+            for dtype in (torch.float32, torch.bfloat16)
+        )
+        got = ops.attend(q, ck, cv, pos, dim**-0.5)
+        assert got.shape == (rows, 1, heads * dim) and got.dtype == torch.bfloat16
+        assert (got.float() - exact).abs().max() <= 1.5 * (bf16 - exact).abs().max() + 1e-3
+        assert torch.allclose(
+            got[0].float(), cv[0, :, 0].float().repeat_interleave(heads // kv, 0).reshape(1, -1)
+        )
+    with pytest.raises(RuntimeError, match="outside the cache"):
+        ops.attend(q, ck, cv, torch.full((rows, 1), cap), 0.1)
+    with pytest.raises(RuntimeError, match="multiple of 32"):
+        ops.attend(_bf16(2, 2, 1, 48), _bf16(2, 1, 8, 48), _bf16(2, 1, 8, 48), torch.zeros(2, 1), 0.1)

@@ -10,6 +10,9 @@
 //   cache_write_  each row's new keys and values into its own cache slot, at its own positions
 // rope_, silu_mul and cache_write_ give PyTorch's numbers bit for bit; rms sums its squares in another order, so
 // it may differ from PyTorch in the last bit of a bf16 value.
+//   attend    a decode step's attention: each row's query heads over its own cached positions
+//             (float32 scores, softmax and sums, as precise as SDPA's bf16 path, not bit for bit),
+//             without SDPA's per-call set-up, which outweighs the arithmetic at one token a row
 //
 // Beside them, int8 weights for the projections and the LM head (the generator's `quantize: int8`):
 //   q8_pack    a weight (N, K) as symmetric int8 with a scale per output channel and 32 inputs
@@ -356,10 +359,103 @@ void q8_run(const bf* x, const int8_t* q, const float* scale, bf* out, int64_t M
     _tile_release();
   });
 }
+
+bool attend_ready() { return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw"); }
+
+inline float dot64(const uint16_t* a, const uint16_t* b, int64_t D) {  // bf16 dot in float32
+  __m512 acc = _mm512_setzero_ps();
+  for (int64_t d = 0; d < D; d += 32)
+    acc = _mm512_dpbf16_ps(acc, (__m512bh)_mm512_loadu_si512(a + d), (__m512bh)_mm512_loadu_si512(b + d));
+  return _mm512_reduce_add_ps(acc);
+}
+
+inline __m512 widen16(const uint16_t* p) {  // 16 bf16 as float32
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+}
+
+// one decode row's attention for the G query heads that share kv head `h`: scores in float32
+// (bf16 products summed exactly as a float32 matmul would), softmax in float32, values weighed in
+// float32, the result rounded to bf16 once
+void attend_row(const uint16_t* q, int64_t q_head_stride, const uint16_t* k, const uint16_t* v, int64_t n, int64_t G,
+                int64_t D, float scale, uint16_t* out, float* scores) {
+  for (int64_t g = 0; g < G; ++g) {
+    float* s = scores + g * n;
+    float top = -INFINITY;
+    for (int64_t j = 0; j < n; ++j) {
+      s[j] = dot64(q + g * q_head_stride, k + j * D, D) * scale;
+      top = std::max(top, s[j]);
+    }
+    const fV mx(top);
+    fV total(0.f);
+    int64_t j = 0;
+    for (; j + fV::size() <= n; j += fV::size()) {
+      const fV e = (fV::loadu(s + j) - mx).exp_u20();
+      e.store(s + j);
+      total = total + e;
+    }
+    float sum = at::vec::vec_reduce_all<float>([](fV& a, fV& b) { return a + b; }, total);
+    for (; j < n; ++j) {
+      s[j] = std::exp(s[j] - top);
+      sum += s[j];
+    }
+    const float inv = 1.f / sum;
+    __m512 acc[8];
+    const int64_t NV = D / 16;
+    for (int64_t u = 0; u < NV; ++u) acc[u] = _mm512_setzero_ps();
+    for (int64_t jj = 0; jj < n; ++jj) {
+      const __m512 p = _mm512_set1_ps(s[jj] * inv);
+      for (int64_t u = 0; u < NV; ++u) acc[u] = _mm512_fmadd_ps(p, widen16(v + jj * D + u * 16), acc[u]);
+    }
+    for (int64_t u = 0; u < NV; ++u)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + g * D + u * 16), (__m256i)_mm512_cvtneps_pbh(acc[u]));
+  }
+}
 #pragma GCC pop_options
 #else
 bool q8_ready() { return false; }
+bool attend_ready() { return false; }
 #endif
+
+// Decode attention: row b's query heads q (B, H, 1, D) over positions 0..pos[b] of its cache slot
+// (caches (B, KV, cap, D), head_dim contiguous), each kv head shared by H / KV query heads;
+// (B, 1, H * D) bf16. What scaled_dot_product_attention does for one new token per row, without
+// its per-call set-up, which outweighs the arithmetic at these sizes.
+Tensor attend(const Tensor& q, const Tensor& ck, const Tensor& cv, const Tensor& pos_, double scale) {
+  check(q, "attend", "q");
+  check(ck, "attend", "key cache");
+  check(cv, "attend", "value cache");
+  TORCH_CHECK(attend_ready(), "attend: this CPU has no avx512-bf16 (see attend_ready)");
+  TORCH_CHECK(q.dim() == 4 && q.size(2) == 1 && ck.dim() == 4 && ck.sizes() == cv.sizes() && ck.is_contiguous() &&
+                  cv.is_contiguous() && q.stride(3) == 1,
+              "attend: q (rows, heads, 1, head_dim) and contiguous caches (rows, kv_heads, capacity, head_dim)");
+  const int64_t B = q.size(0), H = q.size(1), D = q.size(3), KV = ck.size(1), cap = ck.size(2);
+  TORCH_CHECK(ck.size(0) == B && ck.size(3) == D && KV > 0 && H % KV == 0, "attend: shapes disagree");
+  TORCH_CHECK(D % 32 == 0 && D <= 128, "attend: head_dim must be a multiple of 32, at most 128");
+  auto pos = pos_.to(at::kLong).contiguous();
+  TORCH_CHECK(pos.numel() == B, "attend: one position per row");
+  const int64_t* P = pos.data_ptr<int64_t>();
+  for (int64_t b = 0; b < B; ++b)
+    TORCH_CHECK(P[b] >= 0 && P[b] < cap, "attend: position ", P[b], " outside the cache's ", cap);
+  auto out = at::empty({B, 1, H * D}, q.options());
+#ifdef LLMFORGE_Q8
+  const int64_t G = H / KV;
+  const auto* qp = reinterpret_cast<const uint16_t*>(q.data_ptr<bf>());
+  const auto* kp = reinterpret_cast<const uint16_t*>(ck.data_ptr<bf>());
+  const auto* vp = reinterpret_cast<const uint16_t*>(cv.data_ptr<bf>());
+  auto* op = reinterpret_cast<uint16_t*>(out.data_ptr<bf>());
+  const float sc = static_cast<float>(scale);
+  at::parallel_for(0, B * KV, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> scores(G * cap);
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t b = t / KV, h = t % KV, n = P[b] + 1;
+      const int64_t slot = (b * KV + h) * cap * D;
+      attend_row(qp + b * q.stride(0) + h * G * q.stride(1), q.stride(1), kp + slot, vp + slot, n, G, D, sc,
+                 op + b * H * D + h * G * D, scores.data());
+    }
+  });
+#endif
+  return out;
+}
 
 // w (N, K) -> (int8 tiles, float32 scales), N padded with zero channels to a multiple of 16. Tile
 // (i, j) holds channels 16i.. and inputs 32j.. as [16 input pairs][16 channels][2] (the AMX bf16
@@ -413,4 +509,6 @@ TORCH_LIBRARY(llmforge_kernels, m) {
   m.def("q8_ready() -> bool", q8_ready);
   m.def("q8_pack(Tensor weight) -> (Tensor, Tensor)", q8_pack);
   m.def("q8_linear(Tensor x, Tensor q, Tensor scale, int n) -> Tensor", q8_linear);
+  m.def("attend_ready() -> bool", attend_ready);
+  m.def("attend(Tensor q, Tensor key_cache, Tensor value_cache, Tensor positions, float scale) -> Tensor", attend);
 }
