@@ -1,12 +1,13 @@
 """int8 weights (``quantize: int8``): the engine's speed and the model's quality vs its bf16 weights.
 
-The continuous engine can serve its packed projections and LM head as per-channel int8, run by
-llmforge's AMX kernel (``llmforge_local/kernels``, where the CPU has AMX). This loads the model
-once and compares, in one process:
+The continuous engine can serve its packed projections and LM head as int8 (a scale per output
+channel and 32 inputs), run by llmforge's AMX kernel (``llmforge_local/kernels``, where the CPU
+has AMX). This loads the model once and compares, in one process:
 
-- speed, bf16 and int8 weights alternating on one engine: a decode step of ``--clients`` rows
-  (~``--context`` tokens into each cache), and ``--clients`` closed-loop clients (threads calling
-  the engine, no HTTP), every request distinct, ``--max-tokens`` each;
+- speed, bf16 and int8 weights alternating on one engine: ``--clients`` closed-loop clients
+  (threads calling the engine, no HTTP), every request distinct, ``--max-tokens`` each; and the
+  median decode step of those runs that decoded all clients' rows and prefilled none (timed in
+  the engine's own thread, as it serves);
 - quality, on ``--passages`` real passages (CLAPNQ's, from ``shared/data``; any JSONL with
   ``passages[].text`` via ``--data``), each cut to ``--tokens`` tokens: the next-token perplexity
   of the engine's forward pass with bf16 and with int8 weights, against the float32 model's (HF
@@ -25,12 +26,12 @@ import json
 import math
 import os
 import statistics
+import time
 from pathlib import Path
 
 from _results import add_json_option, figure, write_json
-from bench_kernels import step_ms
 from bench_prefix_cache import chat_ids, load, loaded_engine
-from bench_serve import PROMPTS, Tickets
+from bench_serve import PROMPTS, Tickets, in_own_thread
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "clapnq" / "dev_answerable.jsonl"
 
@@ -94,7 +95,6 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--requests", type=int, default=48, help="requests per closed-loop run")
     ap.add_argument("--rounds", type=int, default=2, help="pairs of runs (int8, bf16)")
-    ap.add_argument("--context", type=int, default=80, help="tokens in each row's cache for the step timing")
     ap.add_argument("--max-tokens", type=int, default=48)
     ap.add_argument("--data", type=Path, default=DATA, help="JSONL whose rows have passages[].text")
     ap.add_argument("--passages", type=int, default=32)
@@ -111,33 +111,49 @@ def main() -> None:
 
     m, engine, name = loaded_engine(args.model, "cpu", args.clients, "quantize")
     engine.submit(Sequence(chat_ids(m.tokenizer, "hi"), 4)).wait()  # warm-up: packs the bf16 weights
-    ops = _int8_ops()
+    ops = in_own_thread(_int8_ops)
     if engine.slots.packed is None or ops is None:
         raise SystemExit(
             "int8 weights need the bf16 model, the fused kernels and a CPU with AMX; nothing to compare"
         )
-    packs = {"bf16": engine.slots.packed, "int8": Packed(m.model, ops)}
+    packs = {"bf16": engine.slots.packed, "int8": in_own_thread(Packed, m.model, ops)}
 
     def encode(question: str) -> list[int]:
         return chat_ids(m.tokenizer, question)
 
     ticket = Tickets()
     print(f"model={name} clients={args.clients} requests={args.requests} max_tokens={args.max_tokens}")
+    # the decode step as the engine runs it: every step of the closed loops timed in the engine's
+    # thread, the figure being the median of those that decode all clients' rows and prefill none
     steps: dict[str, list[float]] = {"int8": [], "bf16": []}
+    timed: list[float] = []
+    step = engine.slots.step
+
+    def timed_step(last, *a, **k):
+        start = time.perf_counter()
+        out = step(last, *a, **k)
+        prompts = a[2] if len(a) > 2 else k.get("prompts", ())
+        if len(last) == args.clients and not prompts:
+            timed.append((time.perf_counter() - start) * 1e3)
+        return out
+
+    engine.slots.step = timed_step
     rates: dict[str, list[float]] = {"int8": [], "bf16": []}
     for r in range(args.rounds):
         for mode in ("int8", "bf16") if r % 2 == 0 else ("bf16", "int8"):
             engine.slots.packed = packs[mode]
             engine.slots.prefix.clear()  # the other weights' keys and values are not this one's
-            steps[mode].append(step_ms(engine.slots, args.clients, args.context))
             jobs = [encode(question) for question, _ in ticket.jobs(args.requests, args.max_tokens)]
+            timed.clear()
             rate, _ = load(engine, jobs, args.clients, args.max_tokens)
             rates[mode].append(rate)
+            steps[mode].append(statistics.median(timed))
             print(
-                f"round {r + 1}, {mode} weights: decode step of {args.clients} rows "
-                f"{steps[mode][-1]:6.1f} ms, closed loop {rate:7.1f} tokens/s",
+                f"round {r + 1}, {mode} weights: closed loop {rate:7.1f} tokens/s, decode step of "
+                f"{args.clients} rows {steps[mode][-1]:6.1f} ms (median of {len(timed)})",
                 flush=True,
             )
+    engine.slots.step = step
 
     questions = [encode(q) for q in PROMPTS]
     answers = {}
@@ -163,7 +179,7 @@ def main() -> None:
         quality[mode] = scores(teacher_forced(slots, texts), texts, ref)
     ppl32, _ = scores(ref, texts, ref)
 
-    s8, s16 = statistics.mean(steps["int8"]), statistics.mean(steps["bf16"])
+    s8, s16 = statistics.median(steps["int8"]), statistics.median(steps["bf16"])
     r8, r16 = statistics.mean(rates["int8"]), statistics.mean(rates["bf16"])
     print(f"decode step: {s8:.1f} ms with int8 weights vs {s16:.1f} ms with bf16 = {s16 / s8:.2f}x")
     print(f"tokens/s: {r8:.1f} with int8 weights vs {r16:.1f} with bf16 = {r8 / r16:.2f}x")

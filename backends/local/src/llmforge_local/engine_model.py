@@ -264,7 +264,9 @@ class SlotModel:
         for i, layer in enumerate(self.layers):
             q, k, v = layer_step(i, layer, h, cos, sin, parts)  # (M, H, 1, D), (M, KV, 1, D) x2
             o = [self._attend(i, layer, q, k, v, part) for part in parts]
-            o = torch.cat([*o, pad] if pad.shape[0] else o)  # (M, 1, H*D)
+            if pad.shape[0]:
+                o.append(pad)
+            o = o[0] if len(o) == 1 else torch.cat(o)  # (M, 1, H*D)
             h = layer_step(i, layer, h, cos, sin, parts, o)
         h = h[pick]  # (R, 1, C): only each row's last real position is sampled
         if self.packed is None:
