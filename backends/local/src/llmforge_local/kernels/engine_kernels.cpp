@@ -29,6 +29,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <tuple>
 #include <vector>
@@ -307,13 +308,16 @@ inline void q8_store(float (*sums)[16][16], int64_t tiles, int m, int64_t ch0, i
 void q8_run(const bf* x, const int8_t* q, const float* scale, bf* out, int64_t M, int64_t K, int64_t N_tiles,
             int64_t n) {
   const int64_t KB = K / QK, groups = (N_tiles + QG - 1) / QG;
-  at::parallel_for(0, groups, 1, [&](int64_t g0, int64_t g1) {
+  // groups are handed out one at a time, not split evenly up front: on a busy machine a thread that
+  // loses its core for a while leaves its share to the others instead of holding up the op
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, std::min<int64_t>(at::get_num_threads(), groups), 1, [&](int64_t, int64_t) {
     // few rows: each tile is widened and used at once (a decode step: one pass over the weights);
     // more: a group's tiles are widened once into a buffer every 16 rows read
     std::vector<uint16_t> wide(M <= 16 ? 2 * QT : QG * KB * QT);
     alignas(64) float sums[QG][16][16];
     int configured = -1;
-    for (int64_t g = g0; g < g1; ++g) {
+    for (int64_t g; (g = next.fetch_add(1, std::memory_order_relaxed)) < groups;) {
       const int64_t t0 = g * QG, tiles = std::min(QG, N_tiles - t0);
       const int8_t* group = q + t0 * KB * QT;
       const float* group_scales = scale + t0 * KB * QN;
@@ -444,9 +448,10 @@ Tensor attend(const Tensor& q, const Tensor& ck, const Tensor& cv, const Tensor&
   const auto* vp = reinterpret_cast<const uint16_t*>(cv.data_ptr<bf>());
   auto* op = reinterpret_cast<uint16_t*>(out.data_ptr<bf>());
   const float sc = static_cast<float>(scale);
-  at::parallel_for(0, B * KV, 1, [&](int64_t begin, int64_t end) {
+  std::atomic<int64_t> next{0};  // rows of unequal lengths: handed out one at a time
+  at::parallel_for(0, std::min<int64_t>(at::get_num_threads(), B * KV), 1, [&](int64_t, int64_t) {
     std::vector<float> scores(G * cap);
-    for (int64_t t = begin; t < end; ++t) {
+    for (int64_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < B * KV;) {
       const int64_t b = t / KV, h = t % KV, n = P[b] + 1;
       const int64_t slot = (b * KV + h) * cap * D;
       attend_row(qp + b * q.stride(0) + h * G * q.stride(1), q.stride(1), kp + slot, vp + slot, n, G, D, sc,
