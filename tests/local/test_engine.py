@@ -459,16 +459,7 @@ def test_the_engine_with_kernels_keeps_bf16_precision_with_mixed_adapters(chat_m
         assert models["kernels"].kernels is not None and models["torch"].kernels is None
         calls = Counter()
         models["kernels"].kernels = _Counting(models["kernels"].kernels, calls)
-        lengths = [len(p) for p in prompts]
-        for _ in range(4):
-            err = {k: (out[k] - out["f32"]).abs().mean().item() for k in ("kernels", "torch")}
-            assert err["kernels"] <= 1.5 * err["torch"] + 1e-4, err
-            top2 = out["f32"].topk(2, dim=-1).values
-            clear = (top2[:, 0] - top2[:, 1]) > 4 * (out["torch"] - out["f32"]).abs().max()
-            assert torch.equal(out["kernels"].argmax(-1)[clear], out["f32"].argmax(-1)[clear])
-            nxt = out["f32"].argmax(-1).tolist()
-            out = {k: m.decode(nxt, lengths, rows[k]).float() for k, m in models.items()}
-            lengths = [n + 1 for n in lengths]
+        _decode_near_f32(models, out, prompts, rows, "kernels", "torch", 1.5, 1e-4)
     layers = len(model.model.layers)  # every decode step ran each layer's steps as kernels
     assert calls == {
         "rms": 4 * (2 * layers + 1),
@@ -476,6 +467,25 @@ def test_the_engine_with_kernels_keeps_bf16_precision_with_mixed_adapters(chat_m
         "silu_mul": 4 * layers,
         "cache_write_": 4 * layers,
     }
+
+
+def _decode_near_f32(models, out, prompts, rows, tested, base, factor, floor, steps=4):
+    """From the prefill logits ``out``, ``steps`` decode steps of float32's greedy tokens in every
+    model; before each, ``tested``'s mean logit error against ``f32`` within ``factor`` times
+    ``base``'s (plus ``floor``), and its top token float32's wherever float32's margin is more
+    than four times ``tested``'s largest error."""
+    import torch
+
+    lengths = [len(p) for p in prompts]
+    for _ in range(steps):
+        err = {k: (out[k] - out["f32"]).abs().mean().item() for k in (tested, base)}
+        assert err[tested] <= factor * err[base] + floor, err
+        top2 = out["f32"].topk(2, dim=-1).values
+        clear = (top2[:, 0] - top2[:, 1]) > 4 * (out[tested] - out["f32"]).abs().max()
+        assert torch.equal(out[tested].argmax(-1)[clear], out["f32"].argmax(-1)[clear])
+        nxt = out["f32"].argmax(-1).tolist()
+        out = {k: m.decode(nxt, lengths, rows[k]).float() for k, m in models.items()}
+        lengths = [n + 1 for n in lengths]
 
 
 class _Counting:
@@ -523,16 +533,7 @@ def test_int8_weights_stay_near_float32_with_mixed_adapters(chat_model_dir, tmp_
         weights = [*(w for layer in packed.layers for w in layer.values()), packed.head]
         assert all(isinstance(w, Q8) for w in weights)
         assert not any(isinstance(w, Q8) for w in models["bf16"].packed.layers[0].values())
-        lengths = [len(p) for p in prompts]
-        for _ in range(4):
-            err = {k: (out[k] - out["f32"]).abs().mean().item() for k in ("int8", "bf16")}
-            assert err["int8"] <= 2 * err["bf16"] + 2e-4, err
-            top2 = out["f32"].topk(2, dim=-1).values
-            clear = (top2[:, 0] - top2[:, 1]) > 4 * (out["int8"] - out["f32"]).abs().max()
-            assert torch.equal(out["int8"].argmax(-1)[clear], out["f32"].argmax(-1)[clear])
-            nxt = out["f32"].argmax(-1).tolist()
-            out = {k: m.decode(nxt, lengths, rows[k]).float() for k, m in models.items()}
-            lengths = [n + 1 for n in lengths]
+        _decode_near_f32(models, out, prompts, rows, "int8", "bf16", 2, 2e-4)
     e = engine(model, tok, quantize="int8")  # the generator's path: requests run on int8 weights
     seqs = [e.submit(seq(tok, p, 6)) for p in PROMPTS]
     assert all(len(s.wait().tokens) > 0 for s in seqs)
@@ -581,11 +582,6 @@ def test_decode_attention_by_the_kernels_keeps_bf16_precision():
         models["sdpa"].decode_attend = False
         calls = Counter()
         models["kernels"].kernels = _Counting(models["kernels"].kernels, calls)
-        lengths = [len(p) for p in prompts]
-        for _ in range(6):
-            nxt = out["f32"].argmax(-1).tolist()
-            out = {k: m.decode(nxt, lengths, [0, 0, 0]).float() for k, m in models.items()}
-            err = {k: (out[k] - out["f32"]).abs().mean().item() for k in ("kernels", "sdpa")}
-            assert err["kernels"] <= 1.5 * err["sdpa"] + 1e-4, err
-            lengths = [n + 1 for n in lengths]
+        rows = {k: [0, 0, 0] for k in models}
+        _decode_near_f32(models, out, prompts, rows, "kernels", "sdpa", 1.5, 1e-4, steps=6)
     assert calls["attend"] == 6 * cfg.num_hidden_layers
