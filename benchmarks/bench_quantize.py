@@ -107,11 +107,12 @@ def main() -> None:
 
     import torch
     from llmforge_local.engine import Sequence
-    from llmforge_local.engine_model import Packed, SlotModel, _int8_ops
+    from llmforge_local.engine_model import SlotModel
+    from llmforge_local.engine_packed import Packed, int8_ops
 
     m, engine, name = loaded_engine(args.model, "cpu", args.clients, "quantize")
     engine.submit(Sequence(chat_ids(m.tokenizer, "hi"), 4)).wait()  # warm-up: packs the bf16 weights
-    ops = in_own_thread(_int8_ops)
+    ops = in_own_thread(int8_ops)
     if engine.slots.packed is None or ops is None:
         raise SystemExit(
             "int8 weights need the bf16 model, the fused kernels and a CPU with AMX; nothing to compare"

@@ -159,7 +159,7 @@ def test_static_engine_coalesces_concurrent_chats_into_device_batches(home, chat
 
 def test_pack_weights_false_keeps_the_plain_engine_and_the_same_answers(home, chat_model_dir):
     import torch
-    from llmforge_local.engine_model import Packed
+    from llmforge_local.engine_packed import Packed
 
     def run(pack: bool):
         g = llmforge.connect(  # a home of its own: a loaded model (and its engine) is shared per home

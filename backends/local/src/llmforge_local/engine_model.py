@@ -21,17 +21,14 @@ one kernel op as well (SDPA's per-call set-up outweighs one token's arithmetic):
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Hashable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from llmforge_local.engine_lora import LoraBank
+from llmforge_local.engine_packed import Packed
 from llmforge_local.engine_prefix import BLOCK, PrefixCache
 
-log = logging.getLogger(__name__)
-
 SUPPORTED = ("llama",)
-_PROJ = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 _GROW = 256  # cache positions added at a time
 #: a step's prompts are padded to a multiple of this width, and a step that prefills to a
 #: multiple of this many rows: oneDNN caches a kernel per matmul shape, so fewer distinct
@@ -403,129 +400,3 @@ def _rms(norm: Any, x: Any) -> Any:
     import torch
 
     return norm.weight * torch.rms_norm(x.float(), (x.shape[-1],), eps=norm.variance_epsilon).to(x.dtype)
-
-
-class Q8(NamedTuple):
-    """A weight as :func:`llmforge_kernels.q8_pack` lays it out: int8 tiles, per-channel scales
-    and the real number of output channels."""
-
-    q: Any
-    scale: Any
-    n: int
-
-
-class Packed:
-    """Each decoder layer's projections (q/k/v and gate/up fused) and the LM head, as weights
-    packed once into oneDNN's layout for a CPU that runs bf16 natively.
-
-    A plain ``F.linear`` on CPU reorders its weight on every call; decode steps are small
-    matmuls over the whole model, so the packed copies (as much memory again as the weights)
-    make a step markedly faster. ``build`` checks once that a packed matmul equals ``F.linear``
-    bit for bit and returns ``None`` wherever it cannot (GPU, float32, no oneDNN bf16).
-
-    With ``int8`` ops (``quantize: int8``, where the fused kernels run AMX) the copies are
-    per-output-channel int8 instead (:class:`Q8`, half the bytes of bf16; a weight whose input
-    width is no multiple of 32 stays bf16): a decode step reads every weight once for a handful
-    of rows, so its matmuls take about the time memory takes to deliver them. The logits are then
-    no longer the bf16 model's bit for bit: each weight is rounded to 1/254 of the largest
-    magnitude among its channel's 32 neighbouring inputs."""
-
-    def __init__(self, model: Any, int8: Any = None) -> None:
-        import torch
-
-        mkldnn = torch.ops.mkldnn._reorder_linear_weight
-
-        def pack(w: Any) -> Any:
-            if int8 is not None and w.shape[1] % 32 == 0:
-                q, scale = int8.q8_pack(w)
-                return Q8(q, scale, w.shape[0])
-            return mkldnn(w, 16)
-
-        self.int8 = int8
-        cfg = model.config
-        self.heads = cfg.num_attention_heads
-        first = model.model.layers[0]
-        self.parts: dict[str, list[tuple[str, int]]] = {
-            "qkv": [(n, getattr(first.self_attn, n).out_features) for n in ("q_proj", "k_proj", "v_proj")],
-            "gate_up": [(n, getattr(first.mlp, n).out_features) for n in ("gate_proj", "up_proj")],
-            "o_proj": [("o_proj", first.self_attn.o_proj.out_features)],
-            "down_proj": [("down_proj", first.mlp.down_proj.out_features)],
-        }
-        self.layers = []
-        for layer in model.model.layers:
-            mods = {
-                **{n: getattr(layer.self_attn, n) for n in _PROJ[:4]},
-                **{n: getattr(layer.mlp, n) for n in _PROJ[4:]},
-            }
-            self.layers.append(
-                {
-                    name: pack(torch.cat([mods[m].weight.detach() for m, _ in parts]))
-                    for name, parts in self.parts.items()
-                }
-            )
-        self.head = pack(model.lm_head.weight.detach())
-
-    def linear(self, weight: Any, x: Any) -> Any:
-        import torch
-
-        if isinstance(weight, Q8):
-            return self.int8.q8_linear(x, weight.q, weight.scale, weight.n)
-        return torch.ops.mkldnn._linear_pointwise(x, weight, None, "none", [], "")
-
-    @classmethod
-    def build(cls, model: Any, device: Any, dtype: Any, quantize: str = "none") -> Packed | None:
-        import torch
-        import torch.nn.functional as F
-
-        if str(device) != "cpu" or dtype != torch.bfloat16 or not torch.backends.mkldnn.is_available():
-            if quantize == "int8":
-                log.warning(
-                    "quantize: int8 needs the bf16 model on a CPU (this one runs %s on %s): serving "
-                    "the model's own weights",
-                    dtype,
-                    device,
-                )
-            return None
-        if any(
-            getattr(m, "bias", None) is not None
-            for layer in model.model.layers
-            for m in (*layer.self_attn.children(), *layer.mlp.children())
-        ):
-            return None
-        try:
-            gen = torch.Generator().manual_seed(0)
-            w = torch.randn(96, 64, generator=gen).to(dtype)
-            x = torch.randn(3, 5, 64, generator=gen).to(dtype)
-            packed = torch.ops.mkldnn._reorder_linear_weight(w, 16)
-            same = torch.equal(
-                torch.ops.mkldnn._linear_pointwise(x, packed, None, "none", [], ""), F.linear(x, w)
-            )
-        except (RuntimeError, AttributeError):
-            return None
-        if not same:
-            return None
-        return cls(model, _int8_ops() if quantize == "int8" else None)
-
-
-def _int8_ops() -> Any:
-    """The kernels' ``q8_*`` ops where they run here, else ``None`` (logged: bf16 weights then)."""
-    import torch
-
-    from llmforge_local.kernels import load, why_off
-
-    ops = load()
-    if ops is None:
-        why = f"the CPU kernels are off ({why_off()})"
-    elif not ops.q8_ready():
-        why = "this CPU has no AMX (amx-bf16, avx512-bf16), which the int8 kernel runs on"
-    else:  # a small product against the float32 one, as a last check of the build
-        gen = torch.Generator().manual_seed(0)
-        w = torch.randn(40, 64, generator=gen).bfloat16()
-        x = torch.randn(3, 64, generator=gen).bfloat16()
-        exact = x.float() @ w.float().T
-        err = (ops.q8_linear(x, *ops.q8_pack(w), 40).float() - exact).norm() / exact.norm()
-        if float(err) < 2e-2:  # int8 within 32 inputs and bf16 rounding: ~6e-3
-            return ops
-        why = f"the int8 kernel's self-check failed (relative error {float(err):.3g})"
-    log.warning("quantize: int8 is off, the engine serves bf16 weights: %s", why)
-    return None
