@@ -1,22 +1,24 @@
-"""int8 weights (``quantize: int8``): the engine's speed and the model's quality vs its bf16 weights.
+"""int8 weights (``quantize: int8`` and ``w8a8``): the engine's speed and the model's quality vs
+its bf16 weights.
 
 The continuous engine can serve its packed projections and LM head as int8 (a scale per output
-channel and 32 inputs), run by llmforge's AMX kernel (``llmforge_local/kernels``, where the CPU
-has AMX). This loads the model once and compares, in one process:
+channel and 32 inputs), run by llmforge's AMX kernels (``llmforge_local/kernels``, where the CPU
+has AMX): ``int8`` keeps the inputs bf16, ``w8a8`` quantizes them to int8 per 32 as well. This
+loads the model once and compares, in one process:
 
-- speed, bf16 and int8 weights alternating on one engine: ``--clients`` closed-loop clients
+- speed, bf16 weights and each scheme (``--schemes``) in turn on one engine: ``--clients`` closed-loop clients
   (threads calling the engine, no HTTP), every request distinct, ``--max-tokens`` each; and the
   median decode step of those runs that decoded all clients' rows and prefilled none (timed in
   the engine's own thread, as it serves);
 - quality, on ``--passages`` real passages (CLAPNQ's, from ``shared/data``; any JSONL with
   ``passages[].text`` via ``--data``), each cut to ``--tokens`` tokens: the next-token perplexity
-  of the engine's forward pass with bf16 and with int8 weights, against the float32 model's (HF
-  forward), and how often each picks float32's most likely token; then greedy answers to the
-  serving benchmark's questions, int8 vs bf16: how many are the same text, and the tokens they
-  share before they first differ.
+  of the engine's forward pass with bf16 weights and with each scheme, against the float32
+  model's (HF forward), and how often each picks float32's most likely token; then greedy answers
+  to the serving benchmark's questions, each scheme vs bf16: how many are the same text, and the
+  tokens they share before they first differ.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_quantize.py [--clients 16] [--passages 32]
-        [--tokens 128] [--rounds 2] [--json PATH]
+        [--tokens 128] [--rounds 2] [--schemes int8,w8a8] [--json PATH]
 """
 
 from __future__ import annotations
@@ -94,7 +96,8 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="model spec (default: SmolLM2-135M-Instruct)")
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--requests", type=int, default=48, help="requests per closed-loop run")
-    ap.add_argument("--rounds", type=int, default=2, help="pairs of runs (int8, bf16)")
+    ap.add_argument("--rounds", type=int, default=2, help="rounds of runs (bf16 and each scheme)")
+    ap.add_argument("--schemes", default="int8,w8a8", help="int8 schemes to compare with bf16 (int8, w8a8)")
     ap.add_argument("--max-tokens", type=int, default=48)
     ap.add_argument("--data", type=Path, default=DATA, help="JSONL whose rows have passages[].text")
     ap.add_argument("--passages", type=int, default=32)
@@ -112,12 +115,18 @@ def main() -> None:
 
     m, engine, name = loaded_engine(args.model, "cpu", args.clients, "quantize")
     engine.submit(Sequence(chat_ids(m.tokenizer, "hi"), 4)).wait()  # warm-up: packs the bf16 weights
-    ops = in_own_thread(int8_ops)
-    if engine.slots.packed is None or ops is None:
-        raise SystemExit(
-            "int8 weights need the bf16 model, the fused kernels and a CPU with AMX; nothing to compare"
-        )
-    packs = {"bf16": engine.slots.packed, "int8": in_own_thread(Packed, m.model, ops)}
+    if engine.slots.packed is None:
+        raise SystemExit("int8 weights need the bf16 model and a CPU that runs bf16; nothing to compare")
+    packs = {"bf16": engine.slots.packed}
+    for scheme in args.schemes.split(","):
+        ops = in_own_thread(int8_ops, scheme)
+        if ops is None:
+            print(f"{scheme}: not available here (see the warning above); left out")
+        else:
+            packs[scheme] = in_own_thread(Packed, m.model, ops)
+    schemes = [k for k in packs if k != "bf16"]
+    if not schemes:
+        raise SystemExit("no int8 scheme runs here (they need the fused kernels and AMX); nothing to compare")
 
     def encode(question: str) -> list[int]:
         return chat_ids(m.tokenizer, question)
@@ -126,7 +135,8 @@ def main() -> None:
     print(f"model={name} clients={args.clients} requests={args.requests} max_tokens={args.max_tokens}")
     # the decode step as the engine runs it: every step of the closed loops timed in the engine's
     # thread, the figure being the median of those that decode all clients' rows and prefill none
-    steps: dict[str, list[float]] = {"int8": [], "bf16": []}
+    steps: dict[str, list[float]] = {k: [] for k in packs}
+    rates: dict[str, list[float]] = {k: [] for k in packs}
     timed: list[float] = []
     step = engine.slots.step
 
@@ -139,9 +149,9 @@ def main() -> None:
         return out
 
     engine.slots.step = timed_step
-    rates: dict[str, list[float]] = {"int8": [], "bf16": []}
+    order = list(packs)
     for r in range(args.rounds):
-        for mode in ("int8", "bf16") if r % 2 == 0 else ("bf16", "int8"):
+        for mode in order[r % len(order) :] + order[: r % len(order)]:  # each round starts elsewhere
             engine.slots.packed = packs[mode]
             engine.slots.prefix.clear()  # the other weights' keys and values are not this one's
             jobs = [encode(question) for question, _ in ticket.jobs(args.requests, args.max_tokens)]
@@ -158,16 +168,11 @@ def main() -> None:
 
     questions = [encode(q) for q in PROMPTS]
     answers = {}
-    for mode in ("bf16", "int8"):
+    for mode in packs:
         engine.slots.packed = packs[mode]
         engine.slots.prefix.clear()
         answers[mode] = greedy(engine, questions, args.max_tokens)
     engine.slots.packed = packs["bf16"]
-    same = sum(a == b for a, b in zip(answers["bf16"], answers["int8"], strict=True))
-    shared = [
-        next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
-        for a, b in zip(answers["bf16"], answers["int8"], strict=True)
-    ]
 
     texts = passages(args.data, args.passages, m.tokenizer, args.tokens)
     reference = copy.deepcopy(m.model).float().eval()
@@ -175,53 +180,62 @@ def main() -> None:
         ref = [reference(torch.tensor([t])).logits[0, :-1].float() for t in texts]
     del reference
     quality = {}
-    for mode in ("bf16", "int8"):
-        slots = SlotModel(m.model, "cpu", quantize=mode if mode == "int8" else "none")
+    for mode in packs:
+        slots = SlotModel(m.model, "cpu", quantize="none" if mode == "bf16" else mode)
         quality[mode] = scores(teacher_forced(slots, texts), texts, ref)
     ppl32, _ = scores(ref, texts, ref)
 
-    s8, s16 = statistics.median(steps["int8"]), statistics.median(steps["bf16"])
-    r8, r16 = statistics.mean(rates["int8"]), statistics.mean(rates["bf16"])
-    print(f"decode step: {s8:.1f} ms with int8 weights vs {s16:.1f} ms with bf16 = {s16 / s8:.2f}x")
-    print(f"tokens/s: {r8:.1f} with int8 weights vs {r16:.1f} with bf16 = {r8 / r16:.2f}x")
+    s16, r16 = statistics.median(steps["bf16"]), statistics.mean(rates["bf16"])
     print(
         f"perplexity on {len(texts)} passages x {args.tokens} tokens: float32 {ppl32:.3f}, "
-        f"bf16 {quality['bf16'][0]:.3f}, int8 {quality['int8'][0]:.3f} "
-        f"(int8/bf16 {quality['int8'][0] / quality['bf16'][0]:.4f}x)"
+        f"bf16 {quality['bf16'][0]:.3f}; top token as float32's: bf16 {quality['bf16'][1]:.2%}"
     )
-    print(f"top token as float32's: bf16 {quality['bf16'][1]:.2%}, int8 {quality['int8'][1]:.2%}")
-    print(
-        f"greedy answers ({len(questions)} questions, {args.max_tokens} tokens): {same} the same text; "
-        f"tokens before the first difference: median {statistics.median(shared):.0f}"
-    )
-    if args.json:
-        base = "the same engine with bf16 weights"
-        figs = [
+    figs = []
+    base = "the same engine with bf16 weights"
+    for mode in schemes:
+        s8, r8 = statistics.median(steps[mode]), statistics.mean(rates[mode])
+        same = sum(a == b for a, b in zip(answers["bf16"], answers[mode], strict=True))
+        shared = [
+            next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+            for a, b in zip(answers["bf16"], answers[mode], strict=True)
+        ]
+        print(f"{mode}: decode step {s8:.1f} ms vs {s16:.1f} ms with bf16 weights = {s16 / s8:.2f}x")
+        print(f"{mode}: tokens/s {r8:.1f} vs {r16:.1f} with bf16 weights = {r8 / r16:.2f}x")
+        print(
+            f"{mode}: perplexity {quality[mode][0]:.3f} ({quality[mode][0] / quality['bf16'][0]:.4f}x bf16's), "
+            f"top token as float32's {quality[mode][1]:.2%}"
+        )
+        print(
+            f"{mode}: greedy answers ({len(questions)} questions, {args.max_tokens} tokens): {same} the "
+            f"same text as bf16's; tokens before the first difference: median {statistics.median(shared):.0f}"
+        )
+        figs += [
             figure(
-                f"decode step of {args.clients} rows, int8 weights",
-                steps["int8"],
+                f"decode step of {args.clients} rows, {mode}",
+                steps[mode],
                 "ms",
                 better="lower",
                 baseline=base,
                 baseline_value=steps["bf16"],
-                ratio=min(steps["bf16"]) / min(steps["int8"]),
+                ratio=min(steps["bf16"]) / min(steps[mode]),
             ),
             figure(
-                "engine tokens/s, int8 weights",
-                rates["int8"],
+                f"engine tokens/s, {mode}",
+                rates[mode],
                 "tokens/s",
                 baseline=base,
                 baseline_value=rates["bf16"],
             ),
             figure(
-                "perplexity, int8 weights",
-                quality["int8"][0],
+                f"perplexity, {mode}",
+                quality[mode][0],
                 "",
                 better="lower",
                 baseline="bf16 weights",
                 baseline_value=quality["bf16"][0],
             ),
         ]
+    if args.json:
         write_json(
             args.json,
             "quantize",

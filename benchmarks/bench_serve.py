@@ -25,7 +25,7 @@ last request was sent; after that the clients run out of work one by one, so tha
 the length of the run rather than the level's concurrency).
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_serve.py [--clients 1,4,16] [--max-tokens 48]
-        [--rounds 3] [--load closed|waves] [--quantize none|int8] [--json PATH]
+        [--rounds 3] [--load closed|waves] [--quantize none|int8|w8a8] [--json PATH]
 """
 
 from __future__ import annotations
@@ -296,9 +296,9 @@ def main() -> None:
     )
     ap.add_argument(
         "--quantize",
-        choices=("none", "int8"),
+        choices=("none", "int8", "w8a8"),
         default="none",
-        help="the served engine's weights (generator option quantize): int8 where the CPU has AMX; "
+        help="the served engine's weights (generator option quantize): int8 or w8a8 where the CPU has AMX; "
         "the HF baseline always runs the model's own weights",
     )
     add_json_option(ap)

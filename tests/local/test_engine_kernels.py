@@ -134,10 +134,12 @@ class _Counting:
         return lambda *a: self.calls.update([name]) or op(*a)
 
 
-def test_int8_weights_stay_near_float32_with_mixed_adapters(chat_model_dir, tmp_path):
-    """``quantize: int8``: every packed projection and the LM head int8, run by the AMX kernel;
-    the logits within a few times bf16's own distance from float32, adapters and the prefix
-    cache included, and greedy tokens agree wherever the int8 rounding cannot tip them."""
+@pytest.mark.parametrize(("scheme", "ready"), [("int8", "q8_ready"), ("w8a8", "a8_ready")])
+def test_int8_weights_stay_near_float32_with_mixed_adapters(chat_model_dir, tmp_path, scheme, ready):
+    """``quantize: int8`` and ``w8a8``: every packed projection and the LM head int8, run by the
+    AMX kernels; the logits within twice bf16's own distance from float32 (``w8a8`` rounding the
+    inputs too), adapters and the prefix cache included, and greedy tokens agree wherever the
+    rounding cannot tip them."""
     import copy
 
     import torch
@@ -146,12 +148,12 @@ def test_int8_weights_stay_near_float32_with_mixed_adapters(chat_model_dir, tmp_
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model = AutoModelForCausalLM.from_pretrained(chat_model_dir, dtype=torch.bfloat16).eval()
-    _kernels(model, "q8_ready", "this CPU has no AMX: quantize: int8 keeps bf16 weights here")
+    ops = _kernels(model, ready, f"this CPU has no AMX for it: quantize: {scheme} keeps bf16 weights here")
     tok = AutoTokenizer.from_pretrained(chat_model_dir)
     attn = lora(chat_model_dir, tmp_path / "attn", ["q_proj", "v_proj", "o_proj"], 4, 1)
     mlp = lora(chat_model_dir, tmp_path / "mlp", ["gate_proj", "up_proj", "down_proj"], 8, 2)
     models = {
-        "int8": SlotModel(model, "cpu", prefix_tokens=256, quantize="int8"),
+        "int8": SlotModel(model, "cpu", prefix_tokens=256, quantize=scheme),
         "bf16": SlotModel(model, "cpu"),
         "f32": SlotModel(copy.deepcopy(model).float(), "cpu"),
     }
@@ -161,10 +163,11 @@ def test_int8_weights_stay_near_float32_with_mixed_adapters(chat_model_dir, tmp_
         out = {k: m.prefill(prompts, 0, rows[k]).float() for k, m in models.items()}
         packed = models["int8"].packed
         weights = [*(w for layer in packed.layers for w in layer.values()), packed.head]
-        assert all(isinstance(w, Q8) for w in weights)
+        op = getattr(ops, f"{'a8' if scheme == 'w8a8' else 'q8'}_linear")
+        assert all(isinstance(w, Q8) and w.linear == op for w in weights)
         assert not any(isinstance(w, Q8) for w in models["bf16"].packed.layers[0].values())
         _decode_near_f32(models, out, prompts, rows, "int8", "bf16", 2, 2e-4)
-    e = engine(model, tok, quantize="int8")  # the generator's path: requests run on int8 weights
+    e = engine(model, tok, quantize=scheme)  # the generator's path: requests run on int8 weights
     seqs = [e.submit(seq(tok, p, 6)) for p in PROMPTS]
     assert all(len(s.wait().tokens) > 0 for s in seqs)
     assert isinstance(e.slots.packed.head, Q8)

@@ -190,6 +190,7 @@ def test_the_quantize_option_is_checked(home):
         ({"quantize": "int4"}, "quantize must be one of"),
         ({"quantize": "int8", "engine": "static"}, "needs engine: continuous and pack_weights: true"),
         ({"quantize": "int8", "pack_weights": False}, "needs engine: continuous and pack_weights: true"),
+        ({"quantize": "w8a8", "engine": "static"}, "needs engine: continuous and pack_weights: true"),
     ):
         with pytest.raises(DataError, match=match):
             _ = llmforge.connect(

@@ -133,57 +133,80 @@ def test_a_failed_build_is_remembered_and_leaves_no_library(monkeypatch, tmp_pat
     assert [p.name for p in folder.iterdir()] == ["libllmforge_kernels.failed"]
 
 
-def _q8_or_skip(ops):
-    if not ops.q8_ready():
-        pytest.skip("this CPU has no AMX (amx-bf16, avx512-bf16): quantize: int8 keeps bf16 weights here")
+#: the two int8 schemes: (op prefix, generator option, what the CPU needs)
+SCHEMES = {
+    "int8": ("q8", "amx-bf16, avx512-bf16"),
+    "w8a8": ("a8", "amx-int8, avx512-bf16"),
+}
+
+
+def _int8_or_skip(ops, scheme):
+    """``(pack, linear)`` of ``scheme``'s ops, skipping where this CPU cannot run them."""
+    prefix, needs = SCHEMES[scheme]
+    if not getattr(ops, f"{prefix}_ready")():
+        pytest.skip(f"this CPU has no AMX ({needs}): quantize: {scheme} keeps bf16 weights here")
+    return getattr(ops, f"{prefix}_pack"), getattr(ops, f"{prefix}_linear")
 
 
 def _dequantized(w):
-    """``w`` (N, K) as the int8 kernel holds it: rounded to 1/127 of each 32 inputs' largest."""
+    """``w`` (.., K) as the int8 kernels hold it: rounded to 1/127 of each 32 inputs' largest."""
     import torch
 
-    blocks = w.float().view(w.shape[0], -1, 32)
-    scale = blocks.abs().amax(-1, keepdim=True).clamp_min(1e-12) / 127
-    return (torch.round(blocks / scale).clamp(-127, 127) * scale).view(w.shape)
+    blocks = w.float().view(*w.shape[:-1], -1, 32)
+    scale = blocks.abs().amax(-1, keepdim=True) / 127
+    inv = torch.where(scale > 0, 1 / scale, torch.zeros_like(scale))
+    return (torch.round(blocks * inv).clamp(-127, 127) * scale).view(w.shape)
 
 
-def test_int8_weights_multiply_as_their_dequantized_values_do(ops):
+def _rel(got, want):
+    return ((got.float() - want).norm() / want.norm()).item()
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_int8_weights_multiply_as_their_dequantized_values_do(ops, scheme):
     """Any row count (a decode step's few, a prefill's many, across the 16-row tiles) and any
     channel count (padded to whole tiles inside, cut back in the result): the product of the
-    dequantized weights, to bf16 rounding of the result; and within int8 rounding of float32's."""
+    dequantized weights (``w8a8``: and of each row's inputs dequantized the same way), to bf16
+    rounding of the result; and within int8 rounding of float32's."""
     import torch
 
-    _q8_or_skip(ops)
+    pack, linear = _int8_or_skip(ops, scheme)
     for n, k in ((960, 576), (50, 64), (17, 96)):
         w = _bf16(n, k, seed=7) * 0.05
         w[0, 3] = 2.0  # an outlier: only its own 32 inputs lose precision to it
-        q, scale = ops.q8_pack(w)
+        q, scale = pack(w)
         deq = _dequantized(w)
         for rows in (1, 5, 16, 17, 40):
             x = _bf16(2, rows, k, seed=8)
-            got = ops.q8_linear(x, q, scale, n)
+            x[0, 0, 32:64] = 0  # a group of zero inputs (w8a8: a zero scale, not a division by it)
+            got = linear(x, q, scale, n)
             assert got.shape == (2, rows, n) and got.dtype == torch.bfloat16
-            want = x.float() @ deq.T
-            assert ((got.float() - want).norm() / want.norm()).item() < 4e-3, (n, k, rows)
+            inputs = _dequantized(x) if scheme == "w8a8" else x.float()
+            want = inputs @ deq.T
+            assert _rel(got, want) < 4e-3, (n, k, rows)
+            if scheme == "w8a8":  # the inputs are rounded: nearer that product than bf16 inputs'
+                assert _rel(got, want) < _rel(got, x.float() @ deq.T)
             exact = x.float() @ w.float().T
-            assert ((got.float() - exact).norm() / exact.norm()).item() < 1.5e-2, (n, k, rows)
+            assert _rel(got, exact) < 2e-2, (n, k, rows)
         assert not torch.equal(deq[1], w[1].float())  # rounded: int8, not a copy of bf16
 
 
-def test_int8_kernel_refuses_what_it_cannot_multiply(ops):
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_int8_kernel_refuses_what_it_cannot_multiply(ops, scheme):
     import torch
 
-    _q8_or_skip(ops)
+    pack, linear = _int8_or_skip(ops, scheme)
+    prefix = SCHEMES[scheme][0]
     with pytest.raises(RuntimeError, match="multiple of 32"):
-        ops.q8_pack(_bf16(16, 40))
-    q, scale = ops.q8_pack(_bf16(16, 64))
+        pack(_bf16(16, 40))
+    q, scale = pack(_bf16(16, 64))
     with pytest.raises(RuntimeError, match="inputs of 32 for a weight of 64"):
-        ops.q8_linear(_bf16(3, 32), q, scale, 16)
-    with pytest.raises(RuntimeError, match="must come from q8_pack"):
-        ops.q8_linear(_bf16(3, 64), q.float(), scale, 16)
+        linear(_bf16(3, 32), q, scale, 16)
+    with pytest.raises(RuntimeError, match=f"must come from {prefix}_pack"):
+        linear(_bf16(3, 64), q.float(), scale, 16)
     with pytest.raises(RuntimeError, match="bf16 CPU tensor"):
-        ops.q8_linear(_bf16(3, 64).float(), q, scale, 16)
-    assert torch.isfinite(ops.q8_linear(_bf16(3, 64), q, scale, 16).float()).all()  # still working
+        linear(_bf16(3, 64).float(), q, scale, 16)
+    assert torch.isfinite(linear(_bf16(3, 64), q, scale, 16).float()).all()  # still working
 
 
 def test_decode_attention_in_one_op_is_as_precise_as_sdpa(ops):

@@ -183,6 +183,14 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         device=True,
     ),
     Benchmark(
+        "serve_w8a8",
+        "bench_serve.py",
+        "llmforge serve on int8 weights and inputs (quantize: w8a8) under concurrent clients vs sequential HF and llama.cpp",
+        quick=None,
+        full=("--clients", "1,4,16,64", "--quantize", "w8a8"),
+        device=True,
+    ),
+    Benchmark(
         "prefix_cache",
         "bench_prefix_cache.py",
         "engine tokens/s and TTFT with the prefix cache vs without, distinct requests after a shared system prompt",
@@ -200,7 +208,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark(
         "quantize",
         "bench_quantize.py",
-        "int8 weights (quantize: int8): engine decode step, tokens/s and perplexity vs the same engine on bf16 weights",
+        "int8 weights (quantize: int8, w8a8): engine decode step, tokens/s and perplexity vs the same engine on bf16 weights",
         quick=None,
         full=(),
     ),

@@ -82,7 +82,7 @@ class SlotModel:
         self._kernels = kernels and getattr(cfg, "hidden_act", "silu") in ("silu", "swish")
         #: decode rows' attention by the kernels' ``attend`` (set with them) instead of SDPA
         self.decode_attend = False
-        #: ``int8``: packed weights as per-channel int8 where the kernels run them (see :class:`Packed`)
+        #: ``int8`` / ``w8a8``: packed weights as int8 where the kernels run them (see :class:`Packed`)
         self.quantize = quantize
         self.k = self.v = torch.empty(0)  # (layers, S, kv_heads, capacity, head_dim)
 

@@ -7,9 +7,11 @@ against the installed torch, for the vector width torch itself uses on this CPU,
 ``$LLMFORGE_CACHE/kernels/<key>/`` (the key covers the source, torch, the compiler and the
 flags), and loaded with ``torch.ops.load_library``.
 
-Where the CPU has AMX, the same library holds the int8 weights' matmul (``q8_pack``,
-``q8_linear``) that the generator option ``quantize: int8`` serves: a decode step's matmuls run
-at the speed memory delivers the weights, and int8 is half the bytes of bf16.
+Where the CPU has AMX, the same library holds the int8 weights' matmuls that the generator
+option ``quantize`` serves: ``q8_pack`` / ``q8_linear`` (``int8``: weights widened to bf16 on
+AMX-BF16, ``engine_kernels.cpp``) and ``a8_pack`` / ``a8_linear`` (``w8a8``: inputs quantized
+too, multiplied on AMX-INT8, ``engine_w8a8.cpp``). A decode step's matmuls read every weight
+once for a handful of rows, and int8 is half the bytes of bf16.
 
 Kernels are an optimisation, never a requirement: with no compiler, a failed build, or
 ``LLMFORGE_KERNELS=0``, :func:`load` returns ``None`` (saying why once, in the log) and the
@@ -34,7 +36,8 @@ from llmforge.fsutil import cache_root, write_atomic
 
 log = logging.getLogger(__name__)
 
-SOURCE = Path(__file__).with_name("engine_kernels.cpp")
+SOURCES = [Path(__file__).with_name(n) for n in ("engine_kernels.cpp", "engine_w8a8.cpp")]
+HEADERS = [Path(__file__).with_name("amx.h")]
 ENV = "LLMFORGE_KERNELS"  # "0" turns the kernels off
 NAMESPACE = "llmforge_kernels"
 _LOCK = threading.Lock()
@@ -77,7 +80,7 @@ def command(compiler: str, out: Path) -> list[str]:
         abi,
         *flags(capability),
         *includes,
-        str(SOURCE),
+        *(str(p) for p in SOURCES),
         f"-L{lib}",
         "-ltorch",
         "-ltorch_cpu",
@@ -94,7 +97,8 @@ def library_path(compiler: str) -> Path:
     import torch
 
     key = hashlib.sha256()
-    key.update(SOURCE.read_bytes())
+    for p in (*SOURCES, *HEADERS):
+        key.update(p.read_bytes())
     key.update(torch.__version__.encode())
     key.update(" ".join(command(compiler, Path("x"))).encode())
     key.update(_version(compiler).encode())
@@ -144,8 +148,8 @@ def build(compiler: str | None = None) -> Path:
 
 
 def load() -> Any:
-    """``torch.ops.llmforge_kernels`` (``rms``, ``rope_``, ``silu_mul``, ``cache_write_``; ``q8_pack`` and
-    ``q8_linear`` where ``q8_ready()``), or ``None`` where they
+    """``torch.ops.llmforge_kernels`` (``rms``, ``rope_``, ``silu_mul``, ``cache_write_``, ``attend``;
+    ``q8_*`` where ``q8_ready()``, ``a8_*`` where ``a8_ready()``), or ``None`` where they
     cannot be built or are turned off; the first call builds and loads them, later calls reuse
     that outcome."""
     with _LOCK:

@@ -10,9 +10,14 @@ if __name__ == "__main__":
         print(f"llmforge CPU kernels: off ({why_off()}); the engine runs plain PyTorch ops")
         sys.exit(0)
     print(f"llmforge CPU kernels: ready ({build()})")
-    if ops.q8_ready():
-        print("int8 weights (generator option quantize: int8): ready, on AMX")
-    else:
-        print(
-            "int8 weights (generator option quantize: int8): off, this CPU has no AMX (the engine keeps bf16)"
-        )
+    for scheme, ready, needs in (
+        ("int8", ops.q8_ready(), "amx-bf16"),
+        ("w8a8", ops.a8_ready(), "amx-int8"),
+    ):
+        if ready:
+            print(f"int8 weights (generator option quantize: {scheme}): ready, on AMX")
+        else:
+            print(
+                f"int8 weights (generator option quantize: {scheme}): off, this CPU has no AMX ({needs}); "
+                "the engine keeps bf16"
+            )

@@ -34,12 +34,7 @@
 #include <tuple>
 #include <vector>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define LLMFORGE_Q8 1
-#include <immintrin.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-#endif
+#include "amx.h"
 
 namespace {
 
@@ -209,7 +204,7 @@ void cache_write_(Tensor ck, Tensor cv, const Tensor& k, const Tensor& v, const 
 }
 
 
-#ifdef LLMFORGE_Q8
+#ifdef LLMFORGE_AMX
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,amx-tile,amx-bf16")
 
@@ -219,26 +214,14 @@ constexpr int64_t QT = QN * QK;   // int8 values per tile
 constexpr int64_t QG = 4;         // output tiles computed together (four accumulators)
 constexpr int64_t QAHEAD = 4096;  // bytes of weights prefetched ahead of the stream
 
-struct alignas(64) TileConfig {
-  uint8_t palette = 1, start_row = 0, reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-
-// Linux hands AMX's tile state to a process only when asked (once per process)
-bool amx_permitted() {
-  static const bool ok = syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
-  return ok;
-}
-
 bool q8_ready() {
-  return __builtin_cpu_supports("amx-bf16") && __builtin_cpu_supports("avx512bf16") && amx_permitted();
+  return __builtin_cpu_supports("amx-bf16") && __builtin_cpu_supports("avx512bf16") && llmforge::amx_permitted();
 }
 
 // tiles 0-3: float32 sums (m x 16); 4: the rows' inputs (m x 32 bf16); 5-6: widened weights
 // (16 pairs of inputs x 16 channels)
 void tile_config(int m) {
-  TileConfig c;
+  llmforge::TileConfig c;
   for (int t = 0; t < 4; ++t) {
     c.rows[t] = m;
     c.colsb[t] = QN * 4;
@@ -441,7 +424,7 @@ Tensor attend(const Tensor& q, const Tensor& ck, const Tensor& cv, const Tensor&
   for (int64_t b = 0; b < B; ++b)
     TORCH_CHECK(P[b] >= 0 && P[b] < cap, "attend: position ", P[b], " outside the cache's ", cap);
   auto out = at::empty({B, 1, H * D}, q.options());
-#ifdef LLMFORGE_Q8
+#ifdef LLMFORGE_AMX
   const int64_t G = H / KV;
   const auto* qp = reinterpret_cast<const uint16_t*>(q.data_ptr<bf>());
   const auto* kp = reinterpret_cast<const uint16_t*>(ck.data_ptr<bf>());
@@ -468,14 +451,10 @@ Tensor attend(const Tensor& q, const Tensor& ck, const Tensor& cv, const Tensor&
 // each other, so a group's weights are one stream.
 std::tuple<Tensor, Tensor> q8_pack(const Tensor& w_) {
   TORCH_CHECK(w_.dim() == 2 && w_.device().is_cpu() && w_.is_floating_point(), "q8_pack: a 2-d float CPU weight");
-  const int64_t N = w_.size(0), K = w_.size(1);
+  const int64_t K = w_.size(1);
   TORCH_CHECK(K % 32 == 0, "q8_pack: the input width ", K, " must be a multiple of ", 32);
-  const int64_t Np = (N + 15) / 16 * 16;
-  auto w = at::zeros({Np, K}, w_.options().dtype(at::kFloat));
-  w.narrow(0, 0, N).copy_(w_);
-  auto blocks = w.view({Np, K / 32, 32});
-  auto scale = blocks.abs().amax(2, true).clamp_min(1e-12) / 127.0;  // (Np, K/32, 1)
-  auto q = (blocks / scale).round().clamp(-127, 127).to(at::kChar);
+  auto [q, scale] = llmforge::quantize_groups(w_);  // (Np, K/32, 32) int8, (Np, K/32, 1)
+  const int64_t Np = q.size(0);
   auto tiles = q.view({Np / 16, 16, K / 32, 32 / 2, 2}).permute({0, 2, 3, 1, 4}).contiguous();
   auto scales = scale.view({Np / 16, 16, K / 32}).permute({0, 2, 1}).contiguous();  // (Np/16, K/32, 16)
   return {tiles.view({Np, K}), scales.view({-1})};
@@ -497,7 +476,7 @@ Tensor q8_linear(const Tensor& x_, const Tensor& q, const Tensor& scale, int64_t
   auto out = at::empty(shape, x.options());
   const int64_t M = x.numel() / K;
   if (M == 0) return out;
-#ifdef LLMFORGE_Q8
+#ifdef LLMFORGE_AMX
   q8_run(x.data_ptr<bf>(), q.data_ptr<int8_t>(), scale.data_ptr<float>(), out.data_ptr<bf>(), M, K, q.size(0) / 16, n);
 #endif
   return out;

@@ -1,0 +1,191 @@
+// int8 weights times int8 activations on AMX-INT8: the generator's `quantize: w8a8`.
+//
+// `quantize: int8` (engine_kernels.cpp) keeps activations bf16 and widens every int8 weight tile
+// to bf16 before AMX multiplies it; on this 2-core host that widening, not memory, is most of a
+// decode step's matmul time (~115 cycles a 16x32 tile in L1). Here the weights go to AMX as
+// they are stored and each row's inputs are quantized instead, once per call, the way
+// llama.cpp treats activations for its 4-bit weights (its q8 blocks of 32):
+//   a8_pack    a weight (N, K) as symmetric int8 with a scale per output channel and 32 inputs
+//              (max |w| / 127 of those 32; the same numbers as q8_pack), laid out as AMX's int8
+//              operand: per 16 channels and 32 inputs, [8 input quads][16 channels][4]
+//   a8_linear  x (.., K) bf16: each row's 32-input groups quantized to int8 with their own scale
+//              (max |x| / 127), each group's int8 products summed exactly in int32 (tdpbssd),
+//              then scaled by weight scale x input scale into float32 sums; (.., n) bf16
+// Precision: one more rounding than `int8` (the inputs'), measured on the 135M model as top-token
+// agreement with float32 of ~95% against ~96% for `int8` (benchmarks/bench_quantize.py).
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <atomic>
+#include <tuple>
+
+#include "amx.h"
+
+namespace {
+
+using at::Tensor;
+using bf = c10::BFloat16;
+
+#ifdef LLMFORGE_AMX
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,amx-tile,amx-int8")
+
+constexpr int64_t AN = 16;  // output channels per tile
+constexpr int64_t AK = 32;  // inputs per tile: one scale group
+
+bool a8_ready() {
+  return __builtin_cpu_supports("amx-int8") && __builtin_cpu_supports("avx512bf16") && llmforge::amx_permitted();
+}
+
+// tiles 0-1: int32 sums (16 rows x 16 channels), 2-3: inputs (16 rows x 32 int8), 4-5: weights
+// (8 quads of inputs x 16 channels x 4); two of each, used in turn
+void tile_config() {
+  llmforge::TileConfig c;
+  for (int t = 0; t < 2; ++t) {
+    c.rows[t] = 16;
+    c.colsb[t] = AN * 4;
+    c.rows[2 + t] = 16;
+    c.colsb[2 + t] = AK;
+    c.rows[4 + t] = AK / 4;
+    c.colsb[4 + t] = AN * 4;
+  }
+  _tile_loadconfig(&c);
+}
+
+inline __m512 widen16(const uint16_t* p) {  // 16 bf16 as float32
+  return _mm512_castsi512_ps(
+      _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+}
+
+// row x (K bf16) as int8 per 32 inputs: q (K), scales s[kb * stride] = max |x| / 127 of group kb
+void quantize_row(const uint16_t* x, int64_t K, int8_t* q, float* s, int64_t stride) {
+  const __m512 sign = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+  for (int64_t kb = 0; kb < K / AK; ++kb) {
+    const __m512 a = widen16(x + kb * AK), b = widen16(x + kb * AK + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(a, sign), _mm512_and_ps(b, sign)));
+    const __m512 inv = _mm512_set1_ps(amax > 0.f ? 127.f / amax : 0.f);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + kb * AK),
+                     _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(a, inv))));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + kb * AK + 16),
+                     _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(b, inv))));
+    s[kb * stride] = amax / 127.f;
+  }
+}
+
+// sums[r] += int32 tile row r x (weight scales x row r's input scale)
+inline void accumulate(__m512 (&sums)[16], const int32_t (*c)[16], const float* w_scales, const float* x_scales) {
+  const __m512 ws = _mm512_loadu_ps(w_scales);
+#pragma GCC unroll 16
+  for (int r = 0; r < 16; ++r)
+    sums[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c[r])), _mm512_mul_ps(ws, _mm512_set1_ps(x_scales[r])),
+                              sums[r]);
+}
+
+void a8_run(const bf* x, const int8_t* q, const float* scale, bf* out, int64_t M, int64_t K, int64_t N_tiles,
+            int64_t n) {
+  const int64_t KB = K / AK, Mp = (M + 15) / 16 * 16;
+  // the rows' int8 inputs (padded with zero rows to whole tiles) and their scales [group][row]
+  std::vector<int8_t> xq(Mp * K, 0);
+  std::vector<float> xs(KB * Mp, 0.f);
+  at::parallel_for(0, M, 16, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      quantize_row(reinterpret_cast<const uint16_t*>(x) + r * K, K, xq.data() + r * K, xs.data() + r, Mp);
+  });
+  // groups of 4 output tiles (64 channels: 128 bytes of a row, whole cache lines that no other
+  // thread writes) handed out one at a time (see q8_run)
+  constexpr int64_t G = 4;
+  const int64_t groups = (N_tiles + G - 1) / G;
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, std::min<int64_t>(at::get_num_threads(), groups), 1, [&](int64_t, int64_t) {
+    alignas(64) int32_t c[2][16][16];
+    tile_config();
+    for (int64_t g; (g = next.fetch_add(1, std::memory_order_relaxed)) < groups;)
+    for (int64_t t = g * G; t < std::min(N_tiles, g * G + G); ++t) {
+      const int8_t* w = q + t * KB * AN * AK;
+      const float* ws = scale + t * KB * AN;
+      const int64_t c0 = t * AN;
+      const __mmask16 keep = n - c0 >= AN ? 0xFFFF : static_cast<__mmask16>((1u << (n - c0)) - 1);
+      for (int64_t m0 = 0; m0 < Mp; m0 += 16) {
+        __m512 sums[16];
+        for (auto& s : sums) s = _mm512_setzero_ps();
+        const int8_t* a = xq.data() + m0 * K;
+        // group kb's product is stored while group kb - 1's is scaled into the sums
+        for (int64_t kb = 0; kb < KB; ++kb) {
+          const int8_t* wt = w + kb * AN * AK;
+          for (int64_t i = 0; i < AN * AK; i += 64)
+            _mm_prefetch(reinterpret_cast<const char*>(wt + 4096 + i), _MM_HINT_T0);
+          if (kb & 1) {
+            _tile_zero(1);
+            _tile_loadd(3, a + kb * AK, K);
+            _tile_loadd(5, wt, AN * 4);
+            _tile_dpbssd(1, 3, 5);
+            _tile_stored(1, c[1], 64);
+          } else {
+            _tile_zero(0);
+            _tile_loadd(2, a + kb * AK, K);
+            _tile_loadd(4, wt, AN * 4);
+            _tile_dpbssd(0, 2, 4);
+            _tile_stored(0, c[0], 64);
+          }
+          if (kb > 0) accumulate(sums, c[(kb - 1) & 1], ws + (kb - 1) * AN, xs.data() + (kb - 1) * Mp + m0);
+        }
+        accumulate(sums, c[(KB - 1) & 1], ws + (KB - 1) * AN, xs.data() + (KB - 1) * Mp + m0);
+        for (int64_t r = 0; r < std::min<int64_t>(16, M - m0); ++r)
+          _mm256_mask_storeu_epi16(reinterpret_cast<uint16_t*>(out) + (m0 + r) * n + c0, keep,
+                                   (__m256i)_mm512_cvtneps_pbh(sums[r]));
+      }
+    }
+    _tile_release();
+  });
+}
+
+#pragma GCC pop_options
+#else
+bool a8_ready() { return false; }
+#endif
+
+// w (N, K) -> (int8 tiles, float32 scales), N padded with zero channels to a multiple of 16:
+// q8_pack's numbers in AMX's int8 operand layout. Tile (i, j) holds channels 16i.. and inputs 32j..
+// as [8 input quads][16 channels][4], its 16 scales at 16 (i K/32 + j); channel block i's tiles
+// follow each other, so an output tile's weights are one stream.
+std::tuple<Tensor, Tensor> a8_pack(const Tensor& w) {
+  TORCH_CHECK(w.dim() == 2 && w.device().is_cpu() && w.is_floating_point(), "a8_pack: a 2-d float CPU weight");
+  const int64_t K = w.size(1);
+  TORCH_CHECK(K % 32 == 0, "a8_pack: the input width ", K, " must be a multiple of ", 32);
+  auto [q, scale] = llmforge::quantize_groups(w);  // (Np, K/32, 32) int8, (Np, K/32, 1)
+  const int64_t Np = q.size(0);
+  auto tiles = q.view({Np / 16, 16, K / 32, 8, 4}).permute({0, 2, 3, 1, 4}).contiguous();
+  auto scales = scale.view({Np / 16, 16, K / 32}).permute({0, 2, 1}).contiguous();
+  return {tiles.view({Np, K}), scales.view({-1})};
+}
+
+Tensor a8_linear(const Tensor& x_, const Tensor& q, const Tensor& scale, int64_t n) {
+  TORCH_CHECK(x_.device().is_cpu() && x_.scalar_type() == at::kBFloat16, "a8_linear: x must be a bf16 CPU tensor");
+  TORCH_CHECK(a8_ready(), "a8_linear: this CPU or kernel has no AMX-INT8 (see a8_ready)");
+  TORCH_CHECK(q.scalar_type() == at::kChar && q.dim() == 2 && q.is_contiguous() && q.size(1) % 32 == 0 &&
+                  scale.scalar_type() == at::kFloat && scale.is_contiguous() &&
+                  scale.numel() == q.size(0) * (q.size(1) / 32) && q.size(0) % 16 == 0 && n > 0 && n <= q.size(0),
+              "a8_linear: weights must come from a8_pack");
+  const int64_t K = x_.size(-1);
+  TORCH_CHECK(K == q.size(1), "a8_linear: inputs of ", K, " for a weight of ", q.size(1));
+  auto x = x_.contiguous();
+  auto shape = x.sizes().vec();
+  shape.back() = n;
+  auto out = at::empty(shape, x.options());
+  const int64_t M = x.numel() / K;
+  if (M == 0) return out;
+#ifdef LLMFORGE_AMX
+  a8_run(x.data_ptr<bf>(), q.data_ptr<int8_t>(), scale.data_ptr<float>(), out.data_ptr<bf>(), M, K, q.size(0) / 16, n);
+#endif
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(llmforge_kernels, m) {
+  m.def("a8_ready() -> bool", a8_ready);
+  m.def("a8_pack(Tensor weight) -> (Tensor, Tensor)", a8_pack);
+  m.def("a8_linear(Tensor x, Tensor q, Tensor scale, int n) -> Tensor", a8_linear);
+}
