@@ -30,13 +30,16 @@ using bf = c10::BFloat16;
 
 #ifdef LLMFORGE_AMX
 #pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,amx-tile,amx-int8")
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,amx-tile,amx-int8,amx-bf16")
 
 constexpr int64_t AN = 16;  // output channels per tile
 constexpr int64_t AK = 32;  // inputs per tile: one scale group
+// above this many rows the weights are widened to bf16 once per call (a8_run_wide)
+constexpr int64_t kWideRows = 32;
 
 bool a8_ready() {
-  return __builtin_cpu_supports("amx-int8") && __builtin_cpu_supports("avx512bf16") && llmforge::amx_permitted();
+  return __builtin_cpu_supports("amx-int8") && __builtin_cpu_supports("amx-bf16") && __builtin_cpu_supports("avx512bf16") &&
+         llmforge::amx_permitted();
 }
 
 // tiles 0-1: int32 sums (16 rows x 16 channels), 2-3: inputs (16 rows x 32 int8), 4-5: weights
@@ -59,18 +62,23 @@ inline __m512 widen16(const uint16_t* p) {  // 16 bf16 as float32
       _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
 }
 
-// row x (K bf16) as int8 per 32 inputs: q (K), scales s[kb * stride] = max |x| / 127 of group kb
-void quantize_row(const uint16_t* x, int64_t K, int8_t* q, float* s, int64_t stride) {
+// row x (K bf16) as int8 per 32 inputs: q (K), scales s[kb * stride] = max |x| / 127 of group kb;
+// with `dq`, also q x s as bf16 (the inputs as the int8 path sees them, for the bf16 path)
+void quantize_row(const uint16_t* x, int64_t K, int8_t* q, float* s, int64_t stride, uint16_t* dq) {
   const __m512 sign = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
   for (int64_t kb = 0; kb < K / AK; ++kb) {
     const __m512 a = widen16(x + kb * AK), b = widen16(x + kb * AK + 16);
     const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(a, sign), _mm512_and_ps(b, sign)));
     const __m512 inv = _mm512_set1_ps(amax > 0.f ? 127.f / amax : 0.f);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + kb * AK),
-                     _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(a, inv))));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + kb * AK + 16),
-                     _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(b, inv))));
+    const __m512i qa = _mm512_cvtps_epi32(_mm512_mul_ps(a, inv)), qb = _mm512_cvtps_epi32(_mm512_mul_ps(b, inv));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + kb * AK), _mm512_cvtsepi32_epi8(qa));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + kb * AK + 16), _mm512_cvtsepi32_epi8(qb));
     s[kb * stride] = amax / 127.f;
+    if (dq) {
+      const __m512 sc = _mm512_set1_ps(amax / 127.f);
+      _mm512_storeu_si512(dq + kb * AK, (__m512i)_mm512_cvtne2ps_pbh(_mm512_mul_ps(_mm512_cvtepi32_ps(qb), sc),
+                                                                       _mm512_mul_ps(_mm512_cvtepi32_ps(qa), sc)));
+    }
   }
 }
 
@@ -83,16 +91,106 @@ inline void accumulate(__m512 (&sums)[16], const int32_t (*c)[16], const float* 
                               sums[r]);
 }
 
+// one int8 tile ([8 input quads][16 channels][4]) times its 16 channels' scales as bf16 in
+// AMX's bf16 operand layout ([16 input pairs][16 channels][2]): quad row j gives pair rows 2j
+// (its inputs 0-1, the low half of each channel's 4 bytes) and 2j + 1 (inputs 2-3)
+inline void widen_tile(const int8_t* src, const float* scales, uint16_t* dst) {
+  const __m512 s16 = _mm512_loadu_ps(scales);
+  const __m512 s_lo = _mm512_permutexvar_ps(_mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0), s16);
+  const __m512 s_hi =
+      _mm512_permutexvar_ps(_mm512_set_epi32(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8), s16);
+  for (int j = 0; j < 8; ++j) {
+    const __m512i quad = _mm512_loadu_si512(src + j * 64);
+    for (int half = 0; half < 2; ++half) {
+      const __m256i pairs = _mm512_cvtepi32_epi16(half ? _mm512_srli_epi32(quad, 16) : quad);  // [16 ch][2]
+      const __m512 lo = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(pairs))), s_lo);
+      const __m512 hi = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(pairs, 1))), s_hi);
+      _mm512_storeu_si512(dst + (2 * j + half) * 32, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+    }
+  }
+}
+
+// tiles 0-3: float32 sums (16 rows x 16 channels), 4: inputs (16 rows x 32 bf16), 5-6: widened
+// weights (16 input pairs x 16 channels x 2)
+void bf16_tile_config() {
+  llmforge::TileConfig c;
+  for (int t = 0; t < 7; ++t) {
+    c.rows[t] = 16;
+    c.colsb[t] = 64;
+  }
+  _tile_loadconfig(&c);
+}
+
+#define LLMFORGE_DOT(T, B)                \
+  if ((T) < tiles) {                      \
+    _tile_loadd(B, w + ((T) * KB + kb) * AN * AK, 64); \
+    _tile_dpbf16ps(T, 4, B);              \
+  }
+
+// many rows (a prefill): each group of 4 output tiles' weights widened to bf16 once, then every
+// 16 rows of (int8-rounded) inputs multiplied on AMX-BF16 with float32 sums. Per row and tile this
+// is one tile multiply where the int8 path also scales every 32-input group's sums (its cost grows
+// with the rows, and passes the widening's beyond a few tiles of rows).
+void a8_run_wide(const uint16_t* xd, const int8_t* q, const float* scale, bf* out, int64_t M, int64_t K,
+                 int64_t N_tiles, int64_t n) {
+  const int64_t KB = K / AK, Mp = (M + 15) / 16 * 16;
+  constexpr int64_t G = 4;
+  const int64_t groups = (N_tiles + G - 1) / G;
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, std::min<int64_t>(at::get_num_threads(), groups), 1, [&](int64_t, int64_t) {
+    std::vector<uint16_t> wide(G * KB * AN * AK);
+    alignas(64) float sums[G][16][16];
+    bf16_tile_config();
+    for (int64_t g; (g = next.fetch_add(1, std::memory_order_relaxed)) < groups;) {
+      const int64_t t0 = g * G, tiles = std::min(G, N_tiles - t0);
+      for (int64_t i = 0; i < tiles * KB; ++i)
+        widen_tile(q + (t0 * KB + i) * AN * AK, scale + (t0 * KB + i) * AN, wide.data() + i * AN * AK);
+      const uint16_t* w = wide.data();
+      for (int64_t m0 = 0; m0 < Mp; m0 += 16) {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        for (int64_t kb = 0; kb < KB; ++kb) {
+          _tile_loadd(4, xd + m0 * K + kb * AK, K * 2);
+          LLMFORGE_DOT(0, 5)
+          LLMFORGE_DOT(1, 6)
+          LLMFORGE_DOT(2, 5)
+          LLMFORGE_DOT(3, 6)
+        }
+        _tile_stored(0, sums[0], 64);
+        _tile_stored(1, sums[1], 64);
+        _tile_stored(2, sums[2], 64);
+        _tile_stored(3, sums[3], 64);
+        for (int64_t t = 0; t < tiles; ++t) {
+          const int64_t c0 = (t0 + t) * AN;
+          const __mmask16 keep = n - c0 >= AN ? 0xFFFF : static_cast<__mmask16>((1u << (n - c0)) - 1);
+          for (int64_t r = 0; r < std::min<int64_t>(16, M - m0); ++r)
+            _mm256_mask_storeu_epi16(reinterpret_cast<uint16_t*>(out) + (m0 + r) * n + c0, keep,
+                                     (__m256i)_mm512_cvtneps_pbh(_mm512_load_ps(sums[t][r])));
+        }
+      }
+    }
+    _tile_release();
+  });
+}
+#undef LLMFORGE_DOT
+
 void a8_run(const bf* x, const int8_t* q, const float* scale, bf* out, int64_t M, int64_t K, int64_t N_tiles,
             int64_t n) {
   const int64_t KB = K / AK, Mp = (M + 15) / 16 * 16;
-  // the rows' int8 inputs (padded with zero rows to whole tiles) and their scales [group][row]
+  const bool wide = M > kWideRows;
+  // the rows' int8 inputs (padded with zero rows to whole tiles) and their scales [group][row];
+  // for the bf16 path, those int8 inputs times their scales as bf16 instead
   std::vector<int8_t> xq(Mp * K, 0);
   std::vector<float> xs(KB * Mp, 0.f);
+  std::vector<uint16_t> xd(wide ? Mp * K : 0, 0);
   at::parallel_for(0, M, 16, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r)
-      quantize_row(reinterpret_cast<const uint16_t*>(x) + r * K, K, xq.data() + r * K, xs.data() + r, Mp);
+      quantize_row(reinterpret_cast<const uint16_t*>(x) + r * K, K, xq.data() + r * K, xs.data() + r, Mp,
+                   wide ? xd.data() + r * K : nullptr);
   });
+  if (wide) return a8_run_wide(xd.data(), q, scale, out, M, K, N_tiles, n);
   // groups of 4 output tiles (64 channels: 128 bytes of a row, whole cache lines that no other
   // thread writes) handed out one at a time (see q8_run)
   constexpr int64_t G = 4;
