@@ -27,6 +27,32 @@ inline bool amx_permitted() {
   static const bool ok = syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
   return ok;
 }
+
+#define LLMFORGE_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+
+LLMFORGE_BF16_TARGET inline __m512 widen16(const uint16_t* p) {  // 16 bf16 as float32
+  return _mm512_castsi512_ps(
+      _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+}
+
+// A 16-channel tile's scales for AMX's bf16 operand, whose 64-byte rows are [16 channels][2]:
+// `lo` for the row's first 16 values (channels 0-7, each twice), `hi` for the rest (8-15)
+struct PairScales {
+  __m512 lo, hi;
+  LLMFORGE_BF16_TARGET explicit PairScales(const float* scales) {
+    const __m512 s16 = _mm512_loadu_ps(scales);
+    lo = _mm512_permutexvar_ps(_mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0), s16);
+    hi = _mm512_permutexvar_ps(_mm512_set_epi32(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8), s16);
+  }
+};
+
+// one such row from its 32 int8 weights (`a`: the first 16, `b`: the rest), times the scales, as
+// 32 bf16 at dst (exact int8, one float32 multiply, one rounding)
+LLMFORGE_BF16_TARGET inline void widen_row(__m128i a, __m128i b, const PairScales& s, uint16_t* dst) {
+  const __m512 lo = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(a)), s.lo);
+  const __m512 hi = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b)), s.hi);
+  _mm512_storeu_si512(dst, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+}
 #endif
 
 // w (N, K) as symmetric int8 per output channel and 32 inputs, N padded with zero channels to a

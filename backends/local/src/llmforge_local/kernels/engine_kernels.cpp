@@ -14,7 +14,8 @@
 //             (float32 scores, softmax and sums, as precise as SDPA's bf16 path, not bit for bit),
 //             without SDPA's per-call set-up, which outweighs the arithmetic at one token a row
 //
-// Beside them, int8 weights for the projections and the LM head (the generator's `quantize: int8`):
+// Beside them, int8 weights for the projections and the LM head (the generator's `quantize: int8`;
+// `w8a8`, which quantizes the inputs too, is engine_w8a8.cpp's):
 //   q8_pack    a weight (N, K) as symmetric int8 with a scale per output channel and 32 inputs
 //              (max |w| / 127 of those 32), laid out in the tiles q8_linear streams
 //   q8_linear  x (.., K) bf16 times those weights: each 16x32 tile of int8 times its scales
@@ -239,19 +240,10 @@ void tile_config(int m) {
 // [2 input pairs][16 channels][2]: its first and third 16 bytes are channels 0-7, each twice
 // (two inputs), the others channels 8-15.
 inline void widen(const int8_t* src, const float* scales, uint16_t* dst) {
-  const __m512 s16 = _mm512_loadu_ps(scales);
-  const __m512 s_lo = _mm512_permutexvar_ps(_mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0), s16);
-  const __m512 s_hi =
-      _mm512_permutexvar_ps(_mm512_set_epi32(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8), s16);
-  for (int64_t i = 0; i < QT; i += 32) {  // 16 bytes per widening load: no shuffle to split a wider one
-    const __m512 lo = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(
-                                        reinterpret_cast<const __m128i*>(src + i)))),
-                                    s_lo);
-    const __m512 hi = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(
-                                        reinterpret_cast<const __m128i*>(src + i + 16)))),
-                                    s_hi);
-    _mm512_storeu_si512(dst + i, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
-  }
+  const llmforge::PairScales s(scales);
+  for (int64_t i = 0; i < QT; i += 32)  // 16 bytes per widening load: no shuffle to split a wider one
+    llmforge::widen_row(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i)),
+                        _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i + 16)), s, dst + i);
 }
 
 inline void tile_dot(int t, int b) {  // tile t += tile 4 x tile b (tile numbers are immediates)
@@ -356,9 +348,7 @@ inline float dot64(const uint16_t* a, const uint16_t* b, int64_t D) {  // bf16 d
   return _mm512_reduce_add_ps(acc);
 }
 
-inline __m512 widen16(const uint16_t* p) {  // 16 bf16 as float32
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
-}
+using llmforge::widen16;
 
 // one decode row's attention for the G query heads that share kv head `h`: scores in float32
 // (bf16 products summed exactly as a float32 matmul would), softmax in float32, values weighed in

@@ -57,10 +57,7 @@ void tile_config() {
   _tile_loadconfig(&c);
 }
 
-inline __m512 widen16(const uint16_t* p) {  // 16 bf16 as float32
-  return _mm512_castsi512_ps(
-      _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
-}
+using llmforge::widen16;
 
 // row x (K bf16) as int8 per 32 inputs: q (K), scales s[kb * stride] = max |x| / 127 of group kb;
 // with `dq`, also q x s as bf16 (the inputs as the int8 path sees them, for the bf16 path)
@@ -95,17 +92,13 @@ inline void accumulate(__m512 (&sums)[16], const int32_t (*c)[16], const float* 
 // AMX's bf16 operand layout ([16 input pairs][16 channels][2]): quad row j gives pair rows 2j
 // (its inputs 0-1, the low half of each channel's 4 bytes) and 2j + 1 (inputs 2-3)
 inline void widen_tile(const int8_t* src, const float* scales, uint16_t* dst) {
-  const __m512 s16 = _mm512_loadu_ps(scales);
-  const __m512 s_lo = _mm512_permutexvar_ps(_mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0), s16);
-  const __m512 s_hi =
-      _mm512_permutexvar_ps(_mm512_set_epi32(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8), s16);
+  const llmforge::PairScales s(scales);
   for (int j = 0; j < 8; ++j) {
     const __m512i quad = _mm512_loadu_si512(src + j * 64);
     for (int half = 0; half < 2; ++half) {
       const __m256i pairs = _mm512_cvtepi32_epi16(half ? _mm512_srli_epi32(quad, 16) : quad);  // [16 ch][2]
-      const __m512 lo = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(pairs))), s_lo);
-      const __m512 hi = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(pairs, 1))), s_hi);
-      _mm512_storeu_si512(dst + (2 * j + half) * 32, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+      llmforge::widen_row(_mm256_castsi256_si128(pairs), _mm256_extracti128_si256(pairs, 1), s,
+                          dst + (2 * j + half) * 32);
     }
   }
 }
