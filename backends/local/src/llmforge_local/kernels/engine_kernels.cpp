@@ -435,39 +435,17 @@ Tensor attend(const Tensor& q, const Tensor& ck, const Tensor& cv, const Tensor&
   return out;
 }
 
-// w (N, K) -> (int8 tiles, float32 scales), N padded with zero channels to a multiple of 16. Tile
-// (i, j) holds channels 16i.. and inputs 32j.. as [16 input pairs][16 channels][2] (the AMX bf16
-// operand layout), with its 16 channels' scales at 16 (i K/32 + j); channel block i's tiles follow
-// each other, so a group's weights are one stream.
-std::tuple<Tensor, Tensor> q8_pack(const Tensor& w_) {
-  TORCH_CHECK(w_.dim() == 2 && w_.device().is_cpu() && w_.is_floating_point(), "q8_pack: a 2-d float CPU weight");
-  const int64_t K = w_.size(1);
-  TORCH_CHECK(K % 32 == 0, "q8_pack: the input width ", K, " must be a multiple of ", 32);
-  auto [q, scale] = llmforge::quantize_groups(w_);  // (Np, K/32, 32) int8, (Np, K/32, 1)
-  const int64_t Np = q.size(0);
-  auto tiles = q.view({Np / 16, 16, K / 32, 32 / 2, 2}).permute({0, 2, 3, 1, 4}).contiguous();
-  auto scales = scale.view({Np / 16, 16, K / 32}).permute({0, 2, 1}).contiguous();  // (Np/16, K/32, 16)
-  return {tiles.view({Np, K}), scales.view({-1})};
-}
+// w (N, K) -> (int8 tiles, float32 scales) in AMX's bf16 operand layout (see pack_tiles)
+std::tuple<Tensor, Tensor> q8_pack(const Tensor& w) { return llmforge::pack_tiles(w, 2, "q8_pack"); }
 
 // x (.., K) bf16 times q8_pack's weights: (.., n) bf16, n the weight's real channels
 Tensor q8_linear(const Tensor& x_, const Tensor& q, const Tensor& scale, int64_t n) {
-  check(x_, "q8_linear", "x");
+  auto [x, out, M] = llmforge::int8_call(x_, q, scale, n, "q8_linear", "q8_pack");
   TORCH_CHECK(q8_ready(), "q8_linear: this CPU or kernel has no AMX (see q8_ready)");
-  TORCH_CHECK(q.scalar_type() == at::kChar && q.dim() == 2 && q.is_contiguous() && q.size(1) % 32 == 0 &&
-                  scale.scalar_type() == at::kFloat && scale.is_contiguous() &&
-                  scale.numel() == q.size(0) * (q.size(1) / 32) && q.size(0) % 16 == 0 && n > 0 && n <= q.size(0),
-              "q8_linear: weights must come from q8_pack");
-  const int64_t K = x_.size(-1);
-  TORCH_CHECK(K == q.size(1), "q8_linear: inputs of ", K, " for a weight of ", q.size(1));
-  auto x = x_.contiguous();
-  auto shape = x.sizes().vec();
-  shape.back() = n;
-  auto out = at::empty(shape, x.options());
-  const int64_t M = x.numel() / K;
-  if (M == 0) return out;
 #ifdef LLMFORGE_AMX
-  q8_run(x.data_ptr<bf>(), q.data_ptr<int8_t>(), scale.data_ptr<float>(), out.data_ptr<bf>(), M, K, q.size(0) / 16, n);
+  if (M > 0)
+    q8_run(x.data_ptr<bf>(), q.data_ptr<int8_t>(), scale.data_ptr<float>(), out.data_ptr<bf>(), M, x.size(-1),
+           q.size(0) / 16, n);
 #endif
   return out;
 }

@@ -237,38 +237,17 @@ void a8_run(const bf* x, const int8_t* q, const float* scale, bf* out, int64_t M
 bool a8_ready() { return false; }
 #endif
 
-// w (N, K) -> (int8 tiles, float32 scales), N padded with zero channels to a multiple of 16:
-// q8_pack's numbers in AMX's int8 operand layout. Tile (i, j) holds channels 16i.. and inputs 32j..
-// as [8 input quads][16 channels][4], its 16 scales at 16 (i K/32 + j); channel block i's tiles
-// follow each other, so an output tile's weights are one stream.
-std::tuple<Tensor, Tensor> a8_pack(const Tensor& w) {
-  TORCH_CHECK(w.dim() == 2 && w.device().is_cpu() && w.is_floating_point(), "a8_pack: a 2-d float CPU weight");
-  const int64_t K = w.size(1);
-  TORCH_CHECK(K % 32 == 0, "a8_pack: the input width ", K, " must be a multiple of ", 32);
-  auto [q, scale] = llmforge::quantize_groups(w);  // (Np, K/32, 32) int8, (Np, K/32, 1)
-  const int64_t Np = q.size(0);
-  auto tiles = q.view({Np / 16, 16, K / 32, 8, 4}).permute({0, 2, 3, 1, 4}).contiguous();
-  auto scales = scale.view({Np / 16, 16, K / 32}).permute({0, 2, 1}).contiguous();
-  return {tiles.view({Np, K}), scales.view({-1})};
-}
+// w (N, K) -> (int8 tiles, float32 scales): q8_pack's numbers in AMX's int8 operand layout
+std::tuple<Tensor, Tensor> a8_pack(const Tensor& w) { return llmforge::pack_tiles(w, 4, "a8_pack"); }
 
+// x (.., K) bf16 times a8_pack's weights, each row's inputs rounded to int8 per 32: (.., n) bf16
 Tensor a8_linear(const Tensor& x_, const Tensor& q, const Tensor& scale, int64_t n) {
-  TORCH_CHECK(x_.device().is_cpu() && x_.scalar_type() == at::kBFloat16, "a8_linear: x must be a bf16 CPU tensor");
+  auto [x, out, M] = llmforge::int8_call(x_, q, scale, n, "a8_linear", "a8_pack");
   TORCH_CHECK(a8_ready(), "a8_linear: this CPU or kernel has no AMX-INT8 (see a8_ready)");
-  TORCH_CHECK(q.scalar_type() == at::kChar && q.dim() == 2 && q.is_contiguous() && q.size(1) % 32 == 0 &&
-                  scale.scalar_type() == at::kFloat && scale.is_contiguous() &&
-                  scale.numel() == q.size(0) * (q.size(1) / 32) && q.size(0) % 16 == 0 && n > 0 && n <= q.size(0),
-              "a8_linear: weights must come from a8_pack");
-  const int64_t K = x_.size(-1);
-  TORCH_CHECK(K == q.size(1), "a8_linear: inputs of ", K, " for a weight of ", q.size(1));
-  auto x = x_.contiguous();
-  auto shape = x.sizes().vec();
-  shape.back() = n;
-  auto out = at::empty(shape, x.options());
-  const int64_t M = x.numel() / K;
-  if (M == 0) return out;
 #ifdef LLMFORGE_AMX
-  a8_run(x.data_ptr<bf>(), q.data_ptr<int8_t>(), scale.data_ptr<float>(), out.data_ptr<bf>(), M, K, q.size(0) / 16, n);
+  if (M > 0)
+    a8_run(x.data_ptr<bf>(), q.data_ptr<int8_t>(), scale.data_ptr<float>(), out.data_ptr<bf>(), M, x.size(-1),
+           q.size(0) / 16, n);
 #endif
   return out;
 }
