@@ -59,7 +59,6 @@ class Packed:
                 return Q8(q, scale, w.shape[0], int8.linear)
             return mkldnn(w, 16)
 
-        self.int8 = int8
         cfg = model.config
         self.heads = cfg.num_attention_heads
         first = model.model.layers[0]

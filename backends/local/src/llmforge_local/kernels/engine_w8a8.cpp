@@ -59,8 +59,9 @@ void tile_config() {
 
 using llmforge::widen16;
 
-// row x (K bf16) as int8 per 32 inputs: q (K), scales s[kb * stride] = max |x| / 127 of group kb;
-// with `dq`, also q x s as bf16 (the inputs as the int8 path sees them, for the bf16 path)
+// row x (K bf16) rounded to int8 per 32 inputs (scale max |x| / 127 of the 32), written as the
+// int8 path reads it (q (K), scales s[kb * stride]) or, given `dq`, as the bf16 path does: q x s
+// as bf16 (K)
 void quantize_row(const uint16_t* x, int64_t K, int8_t* q, float* s, int64_t stride, uint16_t* dq) {
   const __m512 sign = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
   for (int64_t kb = 0; kb < K / AK; ++kb) {
@@ -68,13 +69,14 @@ void quantize_row(const uint16_t* x, int64_t K, int8_t* q, float* s, int64_t str
     const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(a, sign), _mm512_and_ps(b, sign)));
     const __m512 inv = _mm512_set1_ps(amax > 0.f ? 127.f / amax : 0.f);
     const __m512i qa = _mm512_cvtps_epi32(_mm512_mul_ps(a, inv)), qb = _mm512_cvtps_epi32(_mm512_mul_ps(b, inv));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + kb * AK), _mm512_cvtsepi32_epi8(qa));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + kb * AK + 16), _mm512_cvtsepi32_epi8(qb));
-    s[kb * stride] = amax / 127.f;
     if (dq) {
       const __m512 sc = _mm512_set1_ps(amax / 127.f);
       _mm512_storeu_si512(dq + kb * AK, (__m512i)_mm512_cvtne2ps_pbh(_mm512_mul_ps(_mm512_cvtepi32_ps(qb), sc),
                                                                        _mm512_mul_ps(_mm512_cvtepi32_ps(qa), sc)));
+    } else {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(q + kb * AK), _mm512_cvtsepi32_epi8(qa));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(q + kb * AK + 16), _mm512_cvtsepi32_epi8(qb));
+      s[kb * stride] = amax / 127.f;
     }
   }
 }
@@ -175,13 +177,13 @@ void a8_run(const bf* x, const int8_t* q, const float* scale, bf* out, int64_t M
   const bool wide = M > kWideRows;
   // the rows' int8 inputs (padded with zero rows to whole tiles) and their scales [group][row];
   // for the bf16 path, those int8 inputs times their scales as bf16 instead
-  std::vector<int8_t> xq(Mp * K, 0);
-  std::vector<float> xs(KB * Mp, 0.f);
+  std::vector<int8_t> xq(wide ? 0 : Mp * K, 0);
+  std::vector<float> xs(wide ? 0 : KB * Mp, 0.f);
   std::vector<uint16_t> xd(wide ? Mp * K : 0, 0);
   at::parallel_for(0, M, 16, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r)
-      quantize_row(reinterpret_cast<const uint16_t*>(x) + r * K, K, xq.data() + r * K, xs.data() + r, Mp,
-                   wide ? xd.data() + r * K : nullptr);
+      quantize_row(reinterpret_cast<const uint16_t*>(x) + r * K, K, wide ? nullptr : xq.data() + r * K,
+                   wide ? nullptr : xs.data() + r, Mp, wide ? xd.data() + r * K : nullptr);
   });
   if (wide) return a8_run_wide(xd.data(), q, scale, out, M, K, N_tiles, n);
   // groups of 4 output tiles (64 channels: 128 bytes of a row, whole cache lines that no other
